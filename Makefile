@@ -1,0 +1,59 @@
+# The README's commands. Everything runs from the project's own virtualenv (.venv).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   ?= build/demo
+ROWS   ?= 2000
+SEED   ?= 7
+AS_OF  ?= 2026-11-30
+
+.PHONY: setup demo test lint typecheck unit bench constraints sample-include clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[airflow,dev]'
+	@touch $(STAMP)
+	@echo "setup: .venv ready; the console script is $(BIN)/governance"
+
+demo: setup
+	$(BIN)/governance sample-data --out $(DEMO)/exports --rows $(ROWS) --seed $(SEED) --as-of $(AS_OF)
+	$(BIN)/governance read --crm $(DEMO)/exports/crm.csv --hr $(DEMO)/exports/hr.csv \
+		--recruitment $(DEMO)/exports/recruitment.csv --out $(DEMO)/read_summary.json
+	@echo
+	@echo "Demo outputs:"
+	@echo "  sample exports : $(abspath $(DEMO))/exports/"
+	@echo "  read summary   : $(abspath $(DEMO))/read_summary.json"
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check include tests dags plugins scripts
+
+typecheck: setup
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest -n 2 -q
+
+test: lint typecheck unit
+
+bench: setup
+	$(BIN)/python scripts/bench_read.py
+
+# Resolve the dependencies afresh into a scratch venv and freeze them as the new pins.
+constraints:
+	rm -rf build/constraints-venv
+	$(PYTHON) -m venv build/constraints-venv
+	build/constraints-venv/bin/pip install --quiet '.[airflow,dev]'
+	{ head -2 constraints.txt; build/constraints-venv/bin/pip freeze --exclude-editable \
+		| grep -v -E '^(pip|setuptools|wheel|retention-governance)[= ]'; } > constraints.new
+	mv constraints.new constraints.txt
+
+# The small generated set committed for the Airflow demo.
+sample-include: setup
+	$(BIN)/governance sample-data --out include/sample_exports --rows 300 --seed 2026 --as-of $(AS_OF)
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,3 @@
+"""Retention governance: apply a privacy policy's retention schedule to personal-data exports."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Everything the jobs write: atomically, so a reader never sees half a file."""

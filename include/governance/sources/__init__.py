@@ -1,0 +1,1 @@
+"""Readers, source configs and the canonical record."""

@@ -1,0 +1,215 @@
+"""Per-source configuration, loaded from YAML: where an export is, how to parse it, and how its
+columns and values map onto the canonical record. A new export layout needs a file, not code."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from governance.errors import ConfigError
+from governance.sources.schema import SOURCES, Kind, field_map
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+"""`include/config/`: the shipped policy, source configs and mapping presets."""
+
+SOURCES_DIR = CONFIG_DIR / "sources"
+
+
+def _norm_key(value: str) -> str:
+    return value.strip().casefold()
+
+
+class SourceConfig(BaseModel):
+    """How to read one source's export. Unset keys take the defaults of EXPORT_FORMATS.md."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: Literal["crm", "hr", "recruitment"]
+    description: str = ""
+    path: str | None = Field(
+        default=None,
+        description="Where the export is; relative paths resolve against the config file.",
+    )
+    format: Literal["auto", "csv", "xlsx"] = "auto"
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    quote_char: str = '"'
+    skip_rows: int = Field(default=0, ge=0, description="Lines before the header row.")
+    sheet: str | int = Field(default=0, description="XLSX sheet name or 0-based index.")
+    footer: str | None = Field(
+        default=None,
+        description="Regular expression matching the first non-data line after the rows "
+        "(e.g. a report's '^Grand Totals'); it and everything after it are ignored.",
+    )
+    date_format: str = "%Y-%m-%d"
+    timestamp_format: str | None = Field(
+        default=None, description="strptime format of timestamps; unset means ISO 8601."
+    )
+    timezone: str = Field(
+        default="Europe/London",
+        description="Time zone of timestamps written without an offset.",
+    )
+    phone_region: str = "GB"
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="canonical field -> export column name"
+    )
+    values: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="canonical field -> {export value: canonical value}"
+    )
+    constants: dict[str, str] = Field(
+        default_factory=dict, description="canonical field -> value for every row"
+    )
+
+    @field_validator("delimiter", "quote_char")
+    @classmethod
+    def _one_char(cls, value: str) -> str:
+        if len(value) != 1:
+            raise ValueError("must be exactly one character")
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("phone_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown phone region {value!r}")
+        return value.upper()
+
+    @field_validator("footer")
+    @classmethod
+    def _valid_regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _known_fields(self) -> SourceConfig:
+        fields = field_map(self.source)
+        for section in ("columns", "values", "constants"):
+            unknown = sorted(set(getattr(self, section)) - set(fields))
+            if unknown:
+                raise ValueError(
+                    f"{section}: unknown canonical field(s) {', '.join(unknown)} for source "
+                    f"{self.source!r}"
+                )
+        both = sorted(set(self.columns) & set(self.constants))
+        if both:
+            raise ValueError(f"field(s) {', '.join(both)} given both a column and a constant")
+        for name, value in self.constants.items():
+            field = fields[name]
+            if field.kind is Kind.ENUM and _norm_key(value) not in field.values:
+                raise ValueError(
+                    f"constants.{name}: {value!r} is not one of {', '.join(field.values)}"
+                )
+        for name, mapping in self.values.items():
+            field = fields[name]
+            if field.kind is Kind.ENUM:
+                bad = sorted(v for v in mapping.values() if _norm_key(v) not in field.values)
+                if bad:
+                    raise ValueError(
+                        f"values.{name}: {', '.join(map(repr, bad))} not in "
+                        f"{', '.join(field.values)}"
+                    )
+        seen: dict[str, str] = {}
+        for name, column in self.columns.items():
+            key = _norm_key(column)
+            if key in seen:
+                raise ValueError(
+                    f"columns: {seen[key]} and {name} both map to export column {column!r}"
+                )
+            seen[key] = name
+        return self
+
+    def column_for(self, field: str) -> str:
+        """The export column name that holds a canonical field (matched ignoring case and
+        surrounding spaces)."""
+        return self.columns.get(field, field)
+
+    def value_map(self, field: str) -> dict[str, str]:
+        """Value map with keys trimmed and case-folded, as they are matched."""
+        return {_norm_key(k): v for k, v in self.values.get(field, {}).items()}
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.__class__.__name__})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}{where}: {problem}") from None
+
+
+def _first_error(path: Path, exc: ValidationError) -> ConfigError:
+    err = exc.errors()[0]
+    loc = ".".join(str(part) for part in err["loc"]) or "(top level)"
+    msg = err["msg"].removeprefix("Value error, ")
+    more = len(exc.errors()) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return ConfigError(f"{path}: {loc}: {msg}{suffix}")
+
+
+def load_source_config(path: Path | str) -> tuple[SourceConfig, Path]:
+    """Load and validate a source config; returns it with the directory its relative paths
+    resolve against."""
+    path = Path(path)
+    raw = _load_yaml(path)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    try:
+        config = SourceConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise _first_error(path, exc) from None
+    return config, path.resolve().parent
+
+
+def default_config(source: str) -> SourceConfig:
+    """The shipped config of a source (`include/config/sources/<source>.yaml`), or the plain
+    default layout if that file is absent."""
+    if source not in SOURCES:
+        raise ConfigError(f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")
+    path = SOURCES_DIR / f"{source}.yaml"
+    if path.exists():
+        return load_source_config(path)[0]
+    return SourceConfig.model_validate({"source": source})
+
+
+def resolve_export_path(config: SourceConfig, base_dir: Path) -> Path:
+    if config.path is None:
+        raise ConfigError(f"source {config.source!r}: no export path configured or given")
+    path = Path(config.path).expanduser()
+    return path if path.is_absolute() else base_dir / path

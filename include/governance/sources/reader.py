@@ -1,0 +1,461 @@
+"""Read an export (CSV or XLSX) into a canonical frame, driven by its source config.
+
+CSV goes through pyarrow's multithreaded reader with every column read as text; XLSX through
+calamine. Both end in the same mapping and vectorised normalisation. Errors name the file,
+row and column but never a cell's value.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import hashlib
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from governance.errors import ExportError
+from governance.sources import normalise as norm
+from governance.sources.config import SourceConfig
+from governance.sources.schema import INVALID_PREFIX, ROW_COLUMN, Field, Kind, schema
+
+CSV_SUFFIXES = frozenset({".csv", ".txt", ".tsv"})
+XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm"})
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls
+_FOOTER_WINDOW = 64 * 1024
+
+
+@dataclass(frozen=True)
+class RawExport:
+    """An export's text cells before mapping: header names and one string column each."""
+
+    header: list[str]
+    table: pa.Table
+    first_row: int
+    """Spreadsheet row number of the first data row (the header is `first_row - 1`)."""
+
+
+@dataclass
+class CanonicalExport:
+    """One export read into canonical records."""
+
+    source: str
+    path: Path
+    sha256: str
+    frame: pd.DataFrame
+    """Canonical fields, `source_row`, and `invalid__<field>` masks."""
+    absent_fields: tuple[str, ...] = ()
+    """Optional canonical fields the export has no column for (read as blank)."""
+    ignored_columns: tuple[str, ...] = ()
+    """Export columns that map to no canonical field (kept out of the record)."""
+    invalid_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return len(self.frame)
+
+
+def file_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def detect_format(path: Path, config: SourceConfig) -> str:
+    if config.format != "auto":
+        return config.format
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    if suffix in XLSX_SUFFIXES:
+        return "xlsx"
+    raise ExportError(path, f"not a CSV or XLSX file (extension {suffix or 'none'!r})")
+
+
+def read_bytes(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ExportError(path, "file not found") from None
+    except IsADirectoryError:
+        raise ExportError(path, "is a directory, not an export file") from None
+    except PermissionError:
+        raise ExportError(path, "permission denied") from None
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise ExportError(path, f"cannot read file ({reason})") from None
+    if not data or data.isspace():
+        raise ExportError(path, "file is empty")
+    return data
+
+
+def read_export(path: Path | str, config: SourceConfig) -> CanonicalExport:
+    """Read, map and normalise one export. Raises ExportError for a file that cannot be
+    trusted as a whole (see EXPORT_FORMATS.md); cell-level problems become invalid masks."""
+    path = Path(path)
+    fmt = detect_format(path, config)
+    data = read_bytes(path)
+    raw = read_raw_csv(path, data, config) if fmt == "csv" else read_raw_xlsx(path, data, config)
+    return to_canonical(path, file_sha256(data), raw, config)
+
+
+# --- CSV ---------------------------------------------------------------------------------
+
+
+def read_raw_csv(path: Path, data: bytes, config: SourceConfig) -> RawExport:
+    if data.startswith(_ZIP_MAGIC) or data.startswith(_OLE_MAGIC):
+        raise ExportError(path, "is a spreadsheet file, not CSV (configure format: xlsx)")
+    if b"\x00" in data[:65536]:
+        raise ExportError(path, "is a binary file, not CSV")
+    data = _strip_footer(data, config)
+    text_head = _decode_head(path, data, config)
+    header = _csv_header(path, text_head, config)
+    parse = pacsv.ParseOptions(
+        delimiter=config.delimiter,
+        quote_char=config.quote_char,
+        double_quote=True,
+        newlines_in_values=True,
+        ignore_empty_lines=True,
+        invalid_row_handler=_InvalidRows(),
+    )
+    read = pacsv.ReadOptions(
+        skip_rows=config.skip_rows,
+        encoding=config.encoding,
+        use_threads=True,
+        block_size=16 << 20,
+    )
+    convert = pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in header},
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(data), read_options=read, parse_options=parse, convert_options=convert
+        )
+    except pa.ArrowInvalid as exc:
+        # pyarrow's messages quote the offending text; locate the problem ourselves instead.
+        raise _locate_csv_error(path, data, config, str(exc)) from None
+    handler = parse.invalid_row_handler
+    assert isinstance(handler, _InvalidRows)
+    if handler.rows:
+        raise _locate_csv_error(path, data, config, "invalid row") from None
+    if _unbalanced_quotes(data, config):
+        # An unclosed quote swallows the rest of the file into one cell of the last row.
+        raise ExportError(
+            path,
+            "unterminated quoted field (broken quoting); the rest of the file is one cell",
+            row=table.num_rows + 1 + config.skip_rows,
+        )
+    if table.num_rows == 0:
+        raise ExportError(path, "has a header but no data rows")
+    return RawExport(header=header, table=table, first_row=config.skip_rows + 2)
+
+
+class _InvalidRows:
+    """Collects rows with the wrong number of fields instead of letting pyarrow put their
+    text into an exception message."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[int, int]] = []
+
+    def __call__(self, row: Any) -> str:
+        self.rows.append((row.expected_columns, row.actual_columns))
+        return "skip"
+
+
+def _strip_footer(data: bytes, config: SourceConfig) -> bytes:
+    if config.footer is None:
+        return data
+    pattern = re.compile(
+        config.footer.encode(config.encoding) if _is_ascii_compatible(config.encoding) else b"(?!)",
+        re.MULTILINE,
+    )
+    start = max(0, len(data) - _FOOTER_WINDOW)
+    line_start = data.find(b"\n", start) + 1 if start else 0
+    match = pattern.search(data, line_start)
+    if match is None:
+        return data
+    cut = data.rfind(b"\n", 0, match.start()) + 1
+    return data[:cut]
+
+
+def _is_ascii_compatible(encoding: str) -> bool:
+    return codecs.lookup(encoding).name not in {"utf-16", "utf-32", "utf-16-le", "utf-16-be"}
+
+
+def _decode_head(path: Path, data: bytes, config: SourceConfig) -> str:
+    head = data[: 1 << 20]
+    decoder = codecs.getincrementaldecoder(config.encoding)()
+    try:
+        return decoder.decode(head, final=len(head) == len(data))
+    except UnicodeDecodeError as exc:
+        raise _encoding_error(path, data, config, exc.start) from None
+
+
+def _csv_header(path: Path, text: str, config: SourceConfig) -> list[str]:
+    text = text.removeprefix("\ufeff")
+    reader = csv.reader(io.StringIO(text), delimiter=config.delimiter, quotechar=config.quote_char)
+    try:
+        for _ in range(config.skip_rows):
+            next(reader)
+        header = next(reader)
+    except StopIteration:
+        raise ExportError(path, "has no header row") from None
+    except csv.Error:
+        raise ExportError(
+            path, "header row cannot be parsed as CSV", row=config.skip_rows + 1
+        ) from None
+    header = [name.strip() for name in header]
+    if not any(header):
+        raise ExportError(path, "header row is blank", row=config.skip_rows + 1)
+    return header
+
+
+def _encoding_error(path: Path, data: bytes, config: SourceConfig, offset: int) -> ExportError:
+    row, column = _position(data[:offset].decode(config.encoding, errors="replace"), config)
+    return ExportError(
+        path,
+        f"bytes that are not valid {config.encoding} (at byte {offset}); "
+        "set `encoding` in the source config if the export uses another one",
+        row=row,
+        column=column,
+    )
+
+
+def _position(prefix: str, config: SourceConfig) -> tuple[int, str | None]:
+    """Row number (header = row 1 after skipped lines) and column name at the end of a
+    well-formed prefix of the file."""
+    prefix = prefix.removeprefix("\ufeff")
+    rows = list(
+        csv.reader(io.StringIO(prefix), delimiter=config.delimiter, quotechar=config.quote_char)
+    )
+    if not rows:
+        return config.skip_rows + 1, None
+    ended_on_newline = prefix.endswith(("\n", "\r"))
+    row_index = len(rows) + (1 if ended_on_newline else 0)
+    header_idx = config.skip_rows
+    header = [h.strip() for h in rows[header_idx]] if len(rows) > header_idx else []
+    col_index = 0 if ended_on_newline else max(len(rows[-1]) - 1, 0)
+    column = header[col_index] if col_index < len(header) else None
+    return row_index, column
+
+
+def _locate_csv_error(path: Path, data: bytes, config: SourceConfig, reason: str) -> ExportError:
+    if reason.startswith("CSV conversion error") and "UTF8" in reason:
+        try:
+            data.decode(config.encoding)
+        except UnicodeDecodeError as exc:
+            return _encoding_error(path, data, config, exc.start)
+    text = data.decode(config.encoding, errors="replace").removeprefix("\ufeff")
+    reader = csv.reader(
+        io.StringIO(text),
+        delimiter=config.delimiter,
+        quotechar=config.quote_char,
+        strict=True,
+    )
+    expected: int | None = None
+    row = config.skip_rows
+    try:
+        for _ in range(config.skip_rows):
+            next(reader)
+        for record in reader:
+            row += 1
+            if not record:
+                continue
+            if expected is None:
+                expected = len(record)
+            elif len(record) != expected:
+                got = f"{len(record)} field{'s' if len(record) != 1 else ''}"
+                return ExportError(
+                    path,
+                    f"has {got} where the header has {expected} (broken quoting, a stray "
+                    "delimiter, or a report footer: see `footer` in the source config)",
+                    row=row,
+                )
+    except csv.Error:
+        return ExportError(
+            path,
+            "broken quoting (a quote inside an unquoted field or an unclosed quote)",
+            row=row + 1,
+        )
+    return ExportError(path, "cannot be parsed as CSV")
+
+
+def _unbalanced_quotes(data: bytes, config: SourceConfig) -> bool:
+    if not _is_ascii_compatible(config.encoding):
+        return False
+    return data.count(config.quote_char.encode("ascii")) % 2 == 1
+
+
+# --- XLSX --------------------------------------------------------------------------------
+
+
+def read_raw_xlsx(path: Path, data: bytes, config: SourceConfig) -> RawExport:
+    from python_calamine import CalamineError, CalamineWorkbook
+
+    if not data.startswith(_ZIP_MAGIC):
+        raise ExportError(path, "is not an XLSX file (not a zip container)")
+    try:
+        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        if isinstance(config.sheet, int):
+            sheet = book.get_sheet_by_index(config.sheet)
+        else:
+            sheet = book.get_sheet_by_name(config.sheet)
+        cells: list[list[Any]] = sheet.to_python(skip_empty_area=False)
+    except (CalamineError, IndexError, ValueError) as exc:
+        raise ExportError(path, f"cannot be read as XLSX ({exc.__class__.__name__})") from None
+    cells = cells[config.skip_rows :]
+    if not cells:
+        raise ExportError(path, "has no header row")
+    header = [_cell_text(v).strip() for v in cells[0]]
+    if not any(header):
+        raise ExportError(path, "header row is blank", row=config.skip_rows + 1)
+    body = cells[1:]
+    body = _drop_xlsx_footer(body, config)
+    while body and not any(_cell_text(v).strip() for v in body[-1]):
+        body.pop()
+    if not body:
+        raise ExportError(path, "has a header but no data rows")
+    width = len(header)
+    columns: list[list[str]] = [[] for _ in range(width)]
+    for row in body:
+        texts = [_cell_text(v) for v in row[:width]]
+        texts.extend([""] * (width - len(texts)))
+        for i, text in enumerate(texts):
+            columns[i].append(text)
+    # Duplicate or blank header names still need distinct field names in the table.
+    names = [name or f"__blank_{i}" for i, name in enumerate(header)]
+    table = pa.table(
+        [pa.array(col, type=pa.string()) for col in columns],
+        names=names,
+    )
+    return RawExport(header=header, table=table, first_row=config.skip_rows + 2)
+
+
+def _drop_xlsx_footer(body: list[list[Any]], config: SourceConfig) -> list[list[Any]]:
+    if config.footer is None:
+        return body
+    pattern = re.compile(config.footer)
+    for i, row in enumerate(body):
+        if row and pattern.search(_cell_text(row[0])):
+            return body[:i]
+    return body
+
+
+def _cell_text(value: Any) -> str:
+    """XLSX cells as the text a CSV export would carry."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "Y" if value else "N"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0):
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+# --- mapping and normalisation -----------------------------------------------------------
+
+
+def _header_index(header: list[str]) -> dict[str, list[int]]:
+    index: dict[str, list[int]] = {}
+    for i, name in enumerate(header):
+        index.setdefault(name.strip().casefold(), []).append(i)
+    return index
+
+
+def to_canonical(path: Path, sha256: str, raw: RawExport, config: SourceConfig) -> CanonicalExport:
+    fields = schema(config.source)
+    index = _header_index(raw.header)
+    missing_required: list[str] = []
+    absent: list[str] = []
+    positions: dict[str, int] = {}
+    for f in fields:
+        if f.name in config.constants:
+            continue
+        column = config.column_for(f.name)
+        hits = index.get(column.strip().casefold(), [])
+        if len(hits) > 1:
+            raise ExportError(
+                path, f"column appears {len(hits)} times in the header", column=column
+            )
+        if hits:
+            positions[f.name] = hits[0]
+        elif f.required:
+            missing_required.append(column)
+        else:
+            absent.append(f.name)
+    if missing_required:
+        names = ", ".join(repr(c) for c in missing_required)
+        plural = "s" if len(missing_required) > 1 else ""
+        raise ExportError(
+            path, f"required column{plural} missing: {names}", column=missing_required[0]
+        )
+    used = set(positions.values())
+    ignored = tuple(name for i, name in enumerate(raw.header) if i not in used and name)
+
+    n = raw.table.num_rows
+    out: dict[str, Any] = {ROW_COLUMN: pd.RangeIndex(raw.first_row, raw.first_row + n)}
+    invalid: dict[str, pd.Series] = {}
+    for f in fields:
+        if f.name in config.constants:
+            text = pd.Series([config.constants[f.name]] * n, dtype="str")
+        elif f.name in positions:
+            text = pd.Series(raw.table.column(positions[f.name]), dtype="str")
+        else:
+            text = pd.Series(pd.NA, index=pd.RangeIndex(n), dtype="str")
+        value, bad = _normalise(
+            norm.apply_value_map(norm.blank_to_na(text), config.value_map(f.name)), f, config
+        )
+        out[f.name] = value.to_numpy() if f.kind in (Kind.FLAG,) else value.array
+        if bad is not None:
+            invalid[f.name] = bad
+    frame = pd.DataFrame(out)
+    frame[ROW_COLUMN] = frame[ROW_COLUMN].astype("int64")
+    for name, mask in invalid.items():
+        frame[INVALID_PREFIX + name] = mask.to_numpy()
+    counts = {name: int(mask.sum()) for name, mask in invalid.items() if mask.any()}
+    return CanonicalExport(
+        source=config.source,
+        path=path,
+        sha256=sha256,
+        frame=frame,
+        absent_fields=tuple(absent),
+        ignored_columns=ignored,
+        invalid_counts=counts,
+    )
+
+
+def _normalise(
+    text: pd.Series, f: Field, config: SourceConfig
+) -> tuple[pd.Series, pd.Series | None]:
+    match f.kind:
+        case Kind.ID | Kind.TEXT:
+            return text, None
+        case Kind.ENUM:
+            return norm.normalise_enum(text, f.values)
+        case Kind.FLAG:
+            return norm.normalise_flag(text)
+        case Kind.DATE:
+            return norm.normalise_date(text, config.date_format)
+        case Kind.TIMESTAMP:
+            return norm.normalise_timestamp(text, config.timestamp_format, config.timezone)
+        case Kind.EMAIL:
+            return norm.normalise_email(text)
+        case Kind.PHONE:
+            return norm.normalise_phone(text, config.phone_region)
+    raise AssertionError(f"unhandled kind {f.kind}")

@@ -1,0 +1,67 @@
+"""Shared helpers: small exports written from dicts, in the default layouts."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+import pytest
+
+from governance.sources.schema import schema
+
+CRM_BASE = {
+    "record_id": "CRM-1",
+    "record_type": "contact_details",
+    "first_name": "Siân",
+    "last_name": "O'Brien",
+    "email": "Sian.OBrien@Example.co.uk",
+    "phone": "01242 580654",
+    "company": "Hughes, Patel & Co",
+    "relationship": "customer",
+    "service": "",
+    "contract_id": "CON-1",
+    "contract_status": "completed",
+    "contract_end_date": "2020-01-31",
+    "created_at": "2019-05-01T10:00:00Z",
+    "last_reviewed_at": "",
+    "enquiry_date": "",
+    "purchased": "Y",
+    "marketing_opt_in": "N",
+    "marketing_consent_date": "",
+    "legal_hold": "N",
+}
+
+
+def csv_text(rows: Iterable[Mapping[str, str]], header: list[str] | None = None) -> str:
+    rows = list(rows)
+    header = header or list(rows[0])
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=header, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def default_header(source: str) -> list[str]:
+    return [f.name for f in schema(source)]
+
+
+@pytest.fixture
+def write_csv(tmp_path: Path) -> Callable[..., Path]:
+    def write(
+        rows: Iterable[Mapping[str, str]],
+        name: str = "crm.csv",
+        header: list[str] | None = None,
+        encoding: str = "utf-8",
+    ) -> Path:
+        path = tmp_path / name
+        path.write_bytes(csv_text(rows, header).encode(encoding))
+        return path
+
+    return write
+
+
+def crm_row(**changes: str) -> dict[str, str]:
+    return {**CRM_BASE, **changes}
