@@ -183,6 +183,12 @@ def _strip_footer(data: bytes, config: SourceConfig) -> bytes:
     if match is None:
         return data
     cut = data.rfind(b"\n", 0, match.start()) + 1
+    # Reports often leave blank or empty-quoted lines between the rows and the footer.
+    while cut > 0:
+        prev = data.rfind(b"\n", 0, cut - 1) + 1
+        if data[prev:cut].strip(b' \t\r\n",;') != b"":
+            break
+        cut = prev
     return data[:cut]
 
 
