@@ -103,21 +103,25 @@ def read(
     )
     with reporter(len(plan)) as progress:
         results = read_sources(plan, on_done=progress.step)
-    table = Table(title="Exports read", show_lines=False)
-    for column in ("source", "status", "rows", "invalid cells", "absent columns"):
-        table.add_column(column, justify="right" if column in ("rows", "invalid cells") else "left")
+    table = Table(title="Exports read")
+    table.add_column("source")
+    table.add_column("status")
+    table.add_column("rows", justify="right")
+    table.add_column("invalid cells", justify="right")
+    table.add_column("in fields")
     failed = []
     for result in results:
         if result.error is not None:
             failed.append(result)
-            table.add_row(result.source, "[red]error[/red]", "-", "-", "-")
+            table.add_row(result.source, "[red]error[/red]", "-", "-", "see below")
             continue
         assert result.export is not None
         exp = result.export
-        invalid = ", ".join(f"{k} {v}" for k, v in exp.invalid_counts.items()) or "none"
-        table.add_row(
-            result.source, "ok", f"{exp.rows:,}", invalid, ", ".join(exp.absent_fields) or "none"
-        )
+        where = ", ".join(f"{k} ({v})" for k, v in exp.invalid_counts.items()) or "-"
+        total = sum(exp.invalid_counts.values())
+        table.add_row(result.source, "ok", f"{exp.rows:,}", f"{total:,}", where)
+        if exp.absent_fields:
+            table.add_row("", "", "", "", f"[dim]absent: {', '.join(exp.absent_fields)}[/dim]")
     out.print(table)
     for result in failed:
         err.print(f"error: {result.error}", highlight=False, soft_wrap=True)
