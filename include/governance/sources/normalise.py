@@ -19,7 +19,8 @@ from governance.sources.schema import FLAG_FALSE, FLAG_TRUE
 LONDON = "Europe/London"
 DATE_DTYPE = "datetime64[s]"
 
-_OFFSET_RE = r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
+# An offset after a time of day: `T10:00Z`, ` 10:00:00.5+01:00`. A bare date's `-DD` is not one.
+_OFFSET_RE = r"[T ]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 _EMAIL_RE = r"^[^@\s]+@[^@\s]+\.[^@\s.]+$"
 _PHONE_NOISE_RE = r"[\s\-().\u00a0/]"
 # A GB number written nationally: trunk 0 and 9 or 10 significant digits. phonenumbers turns
@@ -87,7 +88,10 @@ def normalise_timestamp(
         if has_offset.any():
             aware = pd.to_datetime(s[has_offset], format="ISO8601", utc=True, errors="coerce")
             result[has_offset] = _london_date(aware)
-        naive_mask = ~has_offset & s.notna()
+        bare_date = s.str.fullmatch(r"\d{4}-\d{2}-\d{2}").fillna(False).astype(bool)
+        if bare_date.any():
+            result[bare_date] = pd.to_datetime(s[bare_date], format="%Y-%m-%d", errors="coerce")
+        naive_mask = ~has_offset & ~bare_date & s.notna()
         if naive_mask.any():
             naive = pd.to_datetime(s[naive_mask], format="ISO8601", errors="coerce")
             result[naive_mask] = _local_to_london_date(naive, timezone)
