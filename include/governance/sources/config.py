@@ -22,7 +22,7 @@ SOURCES_DIR = CONFIG_DIR / "sources"
 
 
 def _norm_key(value: str) -> str:
-    return value.strip().casefold()
+    return value.strip().lower()
 
 
 class SourceConfig(BaseModel):

@@ -4,6 +4,9 @@ Every function takes a pandas Series of strings (blank = empty or missing) and r
 canonical values plus a boolean mask of *invalid* cells: present in the export but not
 parseable. Invalid cells become missing values; the mask is what the quality checks see, so
 nothing is guessed and no raw value needs to be kept or printed.
+
+String work runs in Arrow compute kernels (pandas' own string methods fall back to a Python
+loop for regular expressions and case-folding); date parsing runs in pandas' C parser.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 import phonenumbers
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from governance.sources.schema import FLAG_FALSE, FLAG_TRUE
 
@@ -21,42 +26,63 @@ DATE_DTYPE = "datetime64[s]"
 
 # An offset after a time of day: `T10:00Z`, ` 10:00:00.5+01:00`. A bare date's `-DD` is not one.
 _OFFSET_RE = r"[T ]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+_BARE_DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
 _EMAIL_RE = r"^[^@\s]+@[^@\s]+\.[^@\s.]+$"
-_PHONE_NOISE_RE = r"[\s\-().\u00a0/]"
+_PHONE_NOISE_RE = r"[\s\-().\x{00a0}/]"
 # A GB number written nationally: trunk 0 and 9 or 10 significant digits. phonenumbers turns
 # these into +44 and the significant digits; doing that in bulk keeps millions of rows fast.
 # The remaining shapes go through phonenumbers itself (tests hold the two paths equal).
-_GB_NATIONAL_RE = r"^0([1-9]\d{8,9})$"
-_GB_INTERNATIONAL_RE = r"^(?:\+|00)44([1-9]\d{8,9})$"
+_GB_PATTERNS = (r"^0(?P<n>[1-9]\d{8,9})$", r"^(?:\+|00)44(?P<n>[1-9]\d{8,9})$")
+
+
+def _arrow(s: pd.Series) -> pa.Array:
+    return pa.array(s, type=pa.large_string(), from_pandas=True)
+
+
+def _text(values: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
+    return pd.Series(values, index=index, dtype="str")
+
+
+def _bools(values: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
+    filled = pc.fill_null(values, False)
+    return pd.Series(np.asarray(filled, dtype=bool), index=index)
 
 
 def blank_to_na(raw: pd.Series) -> pd.Series:
     """Trim surrounding whitespace; empty strings become missing."""
-    s = raw.astype("str").str.strip()
-    return s.where(s != "")
+    trimmed = pc.utf8_trim_whitespace(_arrow(raw))
+    return _text(pc.if_else(pc.equal(trimmed, ""), None, trimmed), raw.index)
+
+
+def fold(s: pd.Series) -> pa.Array:
+    """Lower-cased text: how enumerations, flags and value-map keys are compared."""
+    return pc.utf8_lower(_arrow(s))
 
 
 def apply_value_map(s: pd.Series, mapping: Mapping[str, str]) -> pd.Series:
-    """Replace values found in `mapping` (keys already trimmed and case-folded)."""
+    """Replace values found in `mapping` (keys already trimmed and lower-cased)."""
     if not mapping:
         return s
-    mapped = s.str.casefold().map(dict(mapping))
-    return mapped.where(mapped.notna(), s).astype("str")
+    keys = pa.array(list(mapping), type=pa.large_string())
+    targets = pa.array(list(mapping.values()), type=pa.large_string())
+    position = pc.index_in(fold(s), value_set=keys)
+    return _text(pc.coalesce(pc.take(targets, position), _arrow(s)), s.index)
 
 
 def normalise_enum(s: pd.Series, allowed: tuple[str, ...]) -> tuple[pd.Series, pd.Series]:
-    folded = s.str.casefold()
-    ok = folded.isin(allowed)
-    invalid = folded.notna() & ~ok
-    return folded.where(ok), _mask(invalid)
+    folded = fold(s)
+    ok = pc.is_in(folded, value_set=pa.array(allowed, type=pa.large_string()))
+    invalid = pc.and_(pc.is_valid(folded), pc.invert(ok))
+    return _text(pc.if_else(ok, folded, None), s.index), _bools(invalid, s.index)
 
 
 def normalise_flag(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Y/N in any of its spellings; blank means N."""
-    folded = s.str.casefold()
-    yes = folded.isin(FLAG_TRUE)
-    no = folded.isin(FLAG_FALSE) | folded.isna()
-    return _mask(yes), _mask(~(yes | no))
+    folded = fold(s)
+    yes = pc.is_in(folded, value_set=pa.array(sorted(FLAG_TRUE), type=pa.large_string()))
+    no = pc.is_in(folded, value_set=pa.array(sorted(FLAG_FALSE), type=pa.large_string()))
+    invalid = pc.and_(pc.is_valid(folded), pc.invert(pc.or_(yes, no)))
+    return _bools(yes, s.index), _bools(invalid, s.index)
 
 
 def normalise_date(s: pd.Series, date_format: str) -> tuple[pd.Series, pd.Series]:
@@ -70,7 +96,7 @@ def normalise_date(s: pd.Series, date_format: str) -> tuple[pd.Series, pd.Series
                 ~retry, pd.to_datetime(s.where(retry), format="%Y-%m-%d", errors="coerce")
             )
     parsed = parsed.astype(DATE_DTYPE)
-    return parsed, _mask(s.notna() & parsed.isna())
+    return parsed, s.notna() & parsed.isna()
 
 
 def normalise_timestamp(
@@ -84,11 +110,12 @@ def normalise_timestamp(
     """
     result = pd.Series(pd.NaT, index=s.index, dtype=DATE_DTYPE)
     if timestamp_format is None:
-        has_offset = s.str.contains(_OFFSET_RE, regex=True).fillna(False).astype(bool)
+        text = _arrow(s)
+        has_offset = _bools(pc.match_substring_regex(text, _OFFSET_RE), s.index)
+        bare_date = _bools(pc.match_substring_regex(text, _BARE_DATE_RE), s.index)
         if has_offset.any():
             aware = pd.to_datetime(s[has_offset], format="ISO8601", utc=True, errors="coerce")
             result[has_offset] = _london_date(aware)
-        bare_date = s.str.fullmatch(r"\d{4}-\d{2}-\d{2}").fillna(False).astype(bool)
         if bare_date.any():
             result[bare_date] = pd.to_datetime(s[bare_date], format="%Y-%m-%d", errors="coerce")
         naive_mask = ~has_offset & ~bare_date & s.notna()
@@ -101,7 +128,7 @@ def normalise_timestamp(
             result = _london_date(parsed)
         else:
             result = _local_to_london_date(parsed, timezone)
-    return result, _mask(s.notna() & result.isna())
+    return result, s.notna() & result.isna()
 
 
 def _london_date(aware: pd.Series) -> pd.Series:
@@ -120,29 +147,36 @@ def _local_to_london_date(naive: pd.Series, timezone: str) -> pd.Series:
 
 def normalise_email(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Lower-cased for matching; an address without the shape local@domain.tld is invalid."""
-    lowered = s.str.lower()
-    ok = lowered.str.match(_EMAIL_RE).fillna(False).astype(bool)
-    return lowered.where(ok), _mask(lowered.notna() & ~ok)
+    lowered = fold(s)
+    ok = pc.match_substring_regex(lowered, _EMAIL_RE)
+    invalid = pc.and_(pc.is_valid(lowered), pc.invert(ok))
+    return _text(pc.if_else(ok, lowered, None), s.index), _bools(invalid, s.index)
 
 
 def normalise_phone(s: pd.Series, region: str) -> tuple[pd.Series, pd.Series]:
     """Phone numbers to E.164 with phonenumbers (`region` for numbers written nationally).
     A value phonenumbers cannot read, or whose length no number of its country has, is
     invalid."""
-    compact = s.str.replace(_PHONE_NOISE_RE, "", regex=True)
-    result = pd.Series(pd.NA, index=s.index, dtype="str")
-    pending = compact.notna()
+    text = _arrow(s)
+    result = pa.nulls(len(text), type=pa.large_string())
     if region == "GB":
-        for pattern in (_GB_NATIONAL_RE, _GB_INTERNATIONAL_RE):
-            digits = compact.str.extract(pattern, expand=False)
-            hit = digits.notna() & pending
-            result[hit] = "+44" + digits[hit]
-            pending &= ~hit
-    if pending.any():
-        rest = s[pending]
-        table = {value: _phone_e164(value, region) for value in rest.unique()}
-        result[pending] = rest.map(table)
-    return result, _mask(s.notna() & result.isna())
+        compact = pc.replace_substring_regex(text, _PHONE_NOISE_RE, "")
+        for pattern in _GB_PATTERNS:
+            digits = pc.struct_field(pc.extract_regex(compact, pattern), [0])
+            plus44 = pa.scalar("+44", type=pa.large_string())
+            empty = pa.scalar("", type=pa.large_string())
+            result = pc.coalesce(result, pc.binary_join_element_wise(plus44, digits, empty))
+    pending = pc.and_(pc.is_valid(text), pc.is_null(result))
+    if pc.any(pending).as_py():
+        rest = pc.filter(text, pending)
+        distinct = pc.unique(rest)
+        table = pa.array(
+            [_phone_e164(v, region) for v in distinct.to_pylist()], type=pa.large_string()
+        )
+        looked_up = pc.take(table, pc.index_in(text, value_set=distinct))
+        result = pc.coalesce(result, pc.if_else(pending, looked_up, None))
+    invalid = pc.and_(pc.is_valid(text), pc.is_null(result))
+    return _text(result, s.index), _bools(invalid, s.index)
 
 
 def _phone_e164(value: str, region: str) -> str | None:
@@ -153,7 +187,3 @@ def _phone_e164(value: str, region: str) -> str | None:
     if not phonenumbers.is_possible_number(number):
         return None
     return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
-
-
-def _mask(values: pd.Series) -> pd.Series:
-    return values.fillna(False).astype(bool)
