@@ -6,7 +6,7 @@ import json
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -133,6 +133,104 @@ def read(
         document = {"exports": [r.summary() for r in results]}
         atomic_write_text(summary, json.dumps(document, indent=2, sort_keys=True) + "\n")
         out.print(f"summary: {summary}", highlight=False)
+
+
+@app.command("run")
+def run(
+    out_dir: Annotated[Path, typer.Option("--out", file_okay=False, help="Output directory.")],
+    crm: SourceFile = None,
+    hr: SourceFile = None,
+    recruitment: SourceFile = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="Decide as of this date (YYYY-MM-DD); default: today in Europe/London."
+        ),
+    ] = None,
+    policy: Annotated[
+        Path | None, typer.Option(dir_okay=False, help="Policy file (default: the shipped one).")
+    ] = None,
+    crm_config: SourceConfigFile = None,
+    hr_config: SourceConfigFile = None,
+    recruitment_config: SourceConfigFile = None,
+) -> None:
+    """Apply the retention policy and write decisions, the deletion manifest, the review
+    queue, consent actions, the quarantine list and the audit report into --out.
+
+    Exit 0 when every export passed the quality gate, 3 when an export was blocked (the
+    others still complete), 2 for usage or configuration errors (nothing written).
+    """
+    from governance.pipeline import resolve_sources
+    from governance.policy.model import load_policy
+    from governance.progress import reporter
+    from governance.run import run_retention
+
+    day = _parse_date(as_of) if as_of is not None else _london_today()
+    loaded = load_policy(policy)
+    plan = resolve_sources(
+        files={"crm": crm, "hr": hr, "recruitment": recruitment},
+        configs={"crm": crm_config, "hr": hr_config, "recruitment": recruitment_config},
+    )
+    with reporter(2 * len(plan) + 1) as progress:
+        result = run_retention(plan, loaded, day, out_dir, on_step=progress.step)
+
+    table = Table(
+        title=f"Run {result.run_id} as of {day.isoformat()} (policy {loaded.policy.version})"
+    )
+    for column in (
+        "source",
+        "status",
+        "rows",
+        "quarantined",
+        "delete",
+        "hold",
+        "review",
+        "consent",
+        "retain",
+    ):
+        table.add_column(column, justify="left" if column in ("source", "status") else "right")
+    blocked_lines = []
+    for o in result.outcomes:
+        ev = o.evaluation
+        status = "[green]ok[/green]" if o.status == "ok" else "[bold red]BLOCKED[/bold red]"
+        if ev is None:
+            table.add_row(o.source, status, "-", "-", "-", "-", "-", "-", "-")
+        else:
+            counts = ev.decisions["decision"].value_counts()
+
+            def n(*kinds: str, c: Any = counts) -> str:
+                return f"{int(sum(c.get(k, 0) for k in kinds)):,}"
+
+            table.add_row(
+                o.source,
+                status,
+                f"{ev.rows:,}",
+                f"{ev.quarantined_rows:,}",
+                n("delete"),
+                n("hold"),
+                n("review"),
+                n("renew_consent", "consent_expired"),
+                n("retain"),
+            )
+        if o.blocked_reason:
+            blocked_lines.append(f"{o.source} blocked: {o.blocked_reason}")
+    out.print(table)
+    for line in blocked_lines:
+        err.print(f"[bold red]{line}[/bold red]", highlight=False, soft_wrap=True)
+    out.print(
+        f"deletion manifest: {result.files['deletion_manifest']} ({result.manifest_rows:,} rows)",
+        highlight=False,
+    )
+    out.print(f"audit report:      {result.files['audit_report']}", highlight=False)
+    out.print(f"all outputs in:    {out_dir}", highlight=False)
+    raise typer.Exit(result.exit_code)
+
+
+def _london_today() -> date:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo("Europe/London")).date()
 
 
 def main() -> None:

@@ -28,6 +28,8 @@ class ExportError(GovernanceError):
         self.problem = problem
         self.row = row
         self.column = column
+        self.sha256: str | None = None
+        """SHA-256 of the file's bytes, when it could be read at all."""
         where = self.path
         if row is not None:
             where += f", row {row}"

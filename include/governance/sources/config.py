@@ -158,7 +158,7 @@ class SourceConfig(BaseModel):
         return {_norm_key(k): v for k, v in self.values.get(field, {}).items()}
 
 
-def _load_yaml(path: Path) -> Any:
+def load_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -174,7 +174,7 @@ def _load_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}{where}: {problem}") from None
 
 
-def _first_error(path: Path, exc: ValidationError) -> ConfigError:
+def validation_error(path: Path, exc: ValidationError) -> ConfigError:
     err = exc.errors()[0]
     loc = ".".join(str(part) for part in err["loc"]) or "(top level)"
     msg = err["msg"].removeprefix("Value error, ")
@@ -187,13 +187,13 @@ def load_source_config(path: Path | str) -> tuple[SourceConfig, Path]:
     """Load and validate a source config; returns it with the directory its relative paths
     resolve against."""
     path = Path(path)
-    raw = _load_yaml(path)
+    raw = load_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     try:
         config = SourceConfig.model_validate(raw)
     except ValidationError as exc:
-        raise _first_error(path, exc) from None
+        raise validation_error(path, exc) from None
     return config, path.resolve().parent
 
 

@@ -101,8 +101,17 @@ def read_export(path: Path | str, config: SourceConfig) -> CanonicalExport:
     path = Path(path)
     fmt = detect_format(path, config)
     data = read_bytes(path)
-    raw = read_raw_csv(path, data, config) if fmt == "csv" else read_raw_xlsx(path, data, config)
-    return to_canonical(path, file_sha256(data), raw, config)
+    digest = file_sha256(data)
+    try:
+        if fmt == "csv":
+            raw = read_raw_csv(path, data, config)
+        else:
+            raw = read_raw_xlsx(path, data, config)
+        del data
+        return to_canonical(path, digest, raw, config)
+    except ExportError as exc:
+        exc.sha256 = digest
+        raise
 
 
 # --- CSV ---------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""The retention schedule as data (model, loader) and its vectorised evaluation."""

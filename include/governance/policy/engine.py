@@ -1,0 +1,495 @@
+"""Evaluate the retention policy over a canonical frame, as of a date, in bulk.
+
+For each export: the record-level quality checks decide which records are quarantined
+(override 1); every other record gets one decision per rule that applies to it, with the
+due date computed in calendar months and years clamped to month end; legal hold turns
+`delete` into `hold` (override 2). The whole-export gate then says whether the export's
+deletions may reach the manifest. No clock is read here: `as_of` is the only "today".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from governance.policy.model import Condition, Policy, Rule
+from governance.sources.schema import ID_FIELD, INVALID_PREFIX, ROW_COLUMN, Kind, schema
+
+Mask = np.ndarray
+
+DECISION_COLUMNS = [
+    "source_row",
+    "source_record_id",
+    "rule_id",
+    "decision",
+    "trigger_date",
+    "due_date",
+    "reason",
+]
+QUARANTINE_COLUMNS = ["source_row", "source_record_id", "field", "reason"]
+
+
+@dataclass
+class Evaluation:
+    """The decisions of one export."""
+
+    source: str
+    rows: int
+    decisions: pd.DataFrame
+    """One row per (record, applicable rule); one `quarantine` row per quarantined record."""
+    quarantine: pd.DataFrame
+    """One row per (quarantined record, cause): row number, field and reason, no values."""
+    quarantined_rows: int
+    max_quarantined_share: float
+    breaches: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def quarantined_share(self) -> float:
+        return self.quarantined_rows / self.rows if self.rows else 0.0
+
+    @property
+    def blocked_reason(self) -> str | None:
+        if self.quarantined_share > self.max_quarantined_share:
+            return (
+                f"{self.quarantined_rows:,} of {self.rows:,} rows quarantined "
+                f"({self.quarantined_share:.2%}), more than the "
+                f"{self.max_quarantined_share:.0%} the policy allows"
+            )
+        return None
+
+
+@dataclass
+class _Causes:
+    """Quarantine causes in the order they are reported."""
+
+    n: int
+    masks: list[Mask] = field(default_factory=list)
+    fields: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+
+    def add(self, mask: Mask, field_name: str, reason: str) -> None:
+        if mask.any():
+            self.masks.append(mask)
+            self.fields.append(field_name)
+            self.reasons.append(reason)
+
+    def any(self) -> Mask:
+        out = np.zeros(self.n, dtype=bool)
+        for m in self.masks:
+            out |= m
+        return out
+
+
+def evaluate(frame: pd.DataFrame, source: str, policy: Policy, as_of: date) -> Evaluation:
+    n = len(frame)
+    fields = {f.name: f for f in schema(source)}
+    today = np.datetime64(as_of, "s")
+    rules = policy.rules_for(source)
+    id_col = frame[ID_FIELD[source]]
+    ids = id_col.to_numpy(dtype=object, na_value=None)
+
+    # Which rules apply to which records (before any quality check).
+    applies: dict[str, Mask] = {}
+    for rule in rules:
+        mask = _conditions(frame, rule.when, fields)
+        for other in rule.unless:
+            mask &= ~applies[other]
+        applies[rule.id] = mask
+
+    # --- Override 1: data quality --------------------------------------------------------
+    causes = _Causes(n)
+    id_name = ID_FIELD[source]
+    blank_id = id_col.isna().to_numpy()
+    causes.add(blank_id, id_name, f"{id_name} is blank")
+    causes.add(
+        id_col.duplicated(keep=False).to_numpy() & ~blank_id,
+        id_name,
+        f"{id_name} appears more than once in the export",
+    )
+    for f in fields.values():
+        if f.kind is Kind.ENUM:
+            causes.add(_invalid(frame, f.name), f.name, f"{f.name} is not one of its values")
+    for f in fields.values():
+        if f.kind is Kind.FLAG:
+            causes.add(_invalid(frame, f.name), f.name, f"{f.name} is not a yes or a no")
+    for check in policy.checks:
+        if check.source == source:
+            mask = _conditions(frame, check.when, fields)
+            mask &= ~frame[check.field].isin(check.allowed).to_numpy()
+            causes.add(mask, check.field, check.reason)
+    any_rule = np.zeros(n, dtype=bool)
+    for mask in applies.values():
+        any_rule |= mask
+    # A record no rule covers is not deleted by omission: it is quarantined for a person to
+    # look at (a bad value above usually explains it, and then it is not repeated).
+    causes.add(~any_rule & ~causes.any(), "", "no rule of the policy applies to this record")
+
+    triggers: dict[str, _Trigger] = {}
+    for rule in rules:
+        triggers[rule.id] = _trigger(frame, rule, applies[rule.id], fields, today, causes)
+    base_quarantine = causes.any()
+    for rule in rules:
+        t = triggers[rule.id]
+        if t.target is not None:
+            on = applies[rule.id] & (t.target >= 0)
+            hit = np.zeros(n, dtype=bool)
+            hit[on] = base_quarantine[t.target[on]]
+            causes.add(
+                hit, rule.related.field if rule.related else "", "points at a quarantined person"
+            )
+    quarantined = causes.any()
+
+    # --- Decisions ------------------------------------------------------------------------
+    hold_field = policy.legal_hold.field
+    held = frame[hold_field].to_numpy(dtype=bool) if hold_field in frame else np.zeros(n, bool)
+    parts = [_quarantine_decisions(frame, ids, causes, quarantined)]
+    for order, rule in enumerate(rules):
+        sel = applies[rule.id] & ~quarantined
+        if sel.any():
+            parts.append(
+                _rule_decisions(
+                    rule, order, frame, ids, sel, triggers[rule.id], held, today, policy
+                )
+            )
+    decisions = pd.concat(parts, ignore_index=True)
+    order_idx = np.lexsort((decisions["_order"].to_numpy(), decisions["source_row"].to_numpy()))
+    decisions = decisions.iloc[order_idx].drop(columns="_order").reset_index(drop=True)
+
+    breaches = {rule.id: int(applies[rule.id].sum()) for rule in rules if rule.breach}
+    return Evaluation(
+        source=source,
+        rows=n,
+        decisions=decisions,
+        quarantine=_quarantine_table(frame, ids, causes),
+        quarantined_rows=int(quarantined.sum()),
+        max_quarantined_share=policy.gate.max_quarantined_share,
+        breaches=breaches,
+    )
+
+
+# --- conditions ----------------------------------------------------------------------------
+
+
+def _conditions(frame: pd.DataFrame, conds: dict[str, Condition], fields: dict) -> Mask:  # type: ignore[type-arg]
+    mask = np.ones(len(frame), dtype=bool)
+    for name, allowed in conds.items():
+        col = frame[name]
+        if allowed == "blank":
+            mask &= col.isna().to_numpy()
+        elif allowed == "present":
+            mask &= col.notna().to_numpy()
+        elif fields[name].kind is Kind.FLAG:
+            values = col.to_numpy(dtype=bool)
+            if set(allowed) == {"Y"}:
+                mask &= values
+            elif set(allowed) == {"N"}:
+                mask &= ~values
+            elif not allowed:
+                mask[:] = False
+        else:
+            mask &= col.isin(list(allowed)).to_numpy()
+    return mask
+
+
+def _invalid(frame: pd.DataFrame, name: str) -> Mask:
+    column = INVALID_PREFIX + name
+    if column not in frame:
+        return np.zeros(len(frame), dtype=bool)
+    return np.asarray(frame[column].to_numpy(dtype=bool))
+
+
+def _describe(conds: dict[str, Condition]) -> str:
+    parts = []
+    for name, allowed in conds.items():
+        values = allowed if isinstance(allowed, str) else " or ".join(allowed)
+        parts.append(f"{name} {values}")
+    return " and ".join(parts)
+
+
+# --- triggers ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Trigger:
+    happened: Mask
+    date: np.ndarray  # datetime64[s], NaT where not happened
+    target: np.ndarray | None = None  # row of the related person, -1 when none
+    target_held: Mask | None = None
+
+
+def _dates(frame: pd.DataFrame, name: str) -> np.ndarray:
+    return np.asarray(frame[name].to_numpy(dtype="datetime64[s]"))
+
+
+def _trigger(
+    frame: pd.DataFrame,
+    rule: Rule,
+    applies: Mask,
+    fields: dict,  # type: ignore[type-arg]
+    today: np.datetime64,
+    causes: _Causes,
+) -> _Trigger:
+    """The trigger date of `rule` for every record it applies to, adding the quarantine
+    causes that make it impossible to date a record."""
+    n = len(frame)
+    trig = rule.trigger
+    for name in rule.require:
+        causes.add(
+            applies & frame[name].isna().to_numpy() & ~_invalid(frame, name),
+            name,
+            f"{name} is blank ({rule.id} needs it)",
+        )
+
+    if trig.of == "self":
+        for name in trig.happened_when:
+            causes.add(
+                applies & frame[name].isna().to_numpy() & ~_invalid(frame, name),
+                name,
+                f"{name} is blank ({rule.id} needs it)",
+            )
+        happened = applies & _conditions(frame, trig.happened_when, fields)
+        when_dates, needed_bad = _trigger_dates(frame, trig.fields, happened, rule, causes)
+        _future(happened & ~needed_bad, when_dates, today, trig.describe(), rule, causes)
+        when_dates = np.where(happened, when_dates, np.datetime64("NaT"))
+        return _Trigger(happened=happened, date=when_dates)
+
+    assert rule.related is not None
+    link = rule.related.field
+    ids = frame[ID_FIELD[rule.source]]
+    first = ~ids.duplicated(keep="first").to_numpy() & ids.notna().to_numpy()
+    lookup = pd.Index(ids[first].to_numpy(dtype=object))
+    positions = np.flatnonzero(first)
+    ref = frame[link]
+    found = lookup.get_indexer(ref.to_numpy(dtype=object, na_value=None))
+    target = np.where(found >= 0, positions[np.maximum(found, 0)], -1)
+    target[ref.isna().to_numpy()] = -1
+
+    causes.add(applies & ref.isna().to_numpy(), link, f"{link} is blank ({rule.id} needs it)")
+    causes.add(
+        applies & ref.notna().to_numpy() & (target < 0),
+        link,
+        f"{link} points at a person missing from the export",
+    )
+    must = _conditions(frame, rule.related.must_be, fields)
+    valid_target = np.zeros(n, dtype=bool)
+    has = target >= 0
+    valid_target[has] = must[target[has]]
+    causes.add(
+        applies & has & ~valid_target,
+        link,
+        f"{link} points at a person who is not {_describe(rule.related.must_be)}",
+    )
+
+    target_happened_all = _conditions(frame, trig.happened_when, fields)
+    target_dates_all = _dates(frame, trig.field or "")
+    ok = applies & valid_target
+    happened = np.zeros(n, dtype=bool)
+    happened[ok] = target_happened_all[target[ok]]
+    when_dates = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
+    when_dates[happened] = target_dates_all[target[happened]]
+    causes.add(
+        happened & np.isnat(when_dates),
+        link,
+        f"the related person's {trig.field} is blank or not a date",
+    )
+    _future(happened, when_dates, today, trig.describe(), rule, causes)
+    held_all = frame["legal_hold"].to_numpy(dtype=bool) if "legal_hold" in frame else None
+    target_held = np.zeros(n, dtype=bool)
+    if held_all is not None:
+        target_held[has] = held_all[target[has]]
+    return _Trigger(happened=happened, date=when_dates, target=target, target_held=target_held)
+
+
+def _trigger_dates(
+    frame: pd.DataFrame, names: list[str], happened: Mask, rule: Rule, causes: _Causes
+) -> tuple[np.ndarray, Mask]:
+    """The trigger date (latest of `names`); records whose date is needed but blank or
+    invalid are quarantined. Returns the dates and the mask of such records."""
+    bad_any = np.zeros(len(frame), dtype=bool)
+    latest = np.full(len(frame), np.datetime64("NaT"), dtype="datetime64[s]")
+    for name in names:
+        invalid = happened & _invalid(frame, name)
+        causes.add(invalid, name, f"{name} is not a date ({rule.id} needs it)")
+        bad_any |= invalid
+        latest = np.fmax(latest, _dates(frame, name))
+    blank = happened & np.isnat(latest) & ~bad_any
+    label = " and ".join(names)
+    causes.add(
+        blank,
+        names[0] if len(names) == 1 else label,
+        f"{label} {'is' if len(names) == 1 else 'are'} blank ({rule.id} needs it)",
+    )
+    return latest, bad_any | blank
+
+
+def _future(
+    happened: Mask,
+    dates: np.ndarray,
+    today: np.datetime64,
+    label: str,
+    rule: Rule,
+    causes: _Causes,
+) -> None:
+    future = happened & ~np.isnat(dates) & (dates > today)
+    causes.add(
+        future,
+        rule.trigger.field or label,
+        f"{label} is after the as-of date although the record says it has happened",
+    )
+
+
+# --- decisions -----------------------------------------------------------------------------
+
+
+def add_period(dates: np.ndarray, rule: Rule) -> np.ndarray:
+    """`dates + period` in calendar years and months, clamped to the end of the month
+    (2024-08-31 + 6 months = 2025-02-28), then days."""
+    p = rule.period
+    series = pd.Series(dates, dtype="datetime64[s]")
+    months = p.years * 12 + p.months
+    if months:
+        series = series + pd.DateOffset(months=months)
+    if p.days:
+        series = series + pd.Timedelta(days=p.days)
+    return np.asarray(series.to_numpy(dtype="datetime64[s]"))
+
+
+def _rule_decisions(
+    rule: Rule,
+    order: int,
+    frame: pd.DataFrame,
+    ids: np.ndarray,
+    sel: Mask,
+    trig: _Trigger,
+    held: Mask,
+    today: np.datetime64,
+    policy: Policy,
+) -> pd.DataFrame:
+    idx = np.flatnonzero(sel)
+    happened = trig.happened[idx]
+    trigger = trig.date[idx]
+    due = add_period(trigger, rule)
+    due_now = happened & (due <= today)
+    period = rule.period.describe()
+    waiting = (
+        f"no trigger yet (waits for {_describe(rule.trigger.happened_when)})"
+        if rule.trigger.happened_when
+        else "no trigger yet"
+    )
+    after = (
+        f"{period} after {rule.trigger.describe()}"
+        if period != "0 days"
+        else (f"at {rule.trigger.describe()}")
+    )
+    not_yet = f"retention ends {after}; not yet due"
+    if rule.action == "delete":
+        hold = held[idx]
+        if policy.legal_hold.follows_related and trig.target_held is not None:
+            related_hold = trig.target_held[idx] & ~hold
+        else:
+            related_hold = np.zeros(len(idx), dtype=bool)
+        decision = np.select(
+            [due_now & hold, due_now & related_hold, due_now, happened],
+            ["hold", "hold", "delete", "retain"],
+            "retain",
+        )
+        reason = np.select(
+            [due_now & hold, due_now & related_hold, due_now, happened],
+            [
+                "legal hold",
+                "legal hold on the related person",
+                f"retention ended {after}",
+                not_yet,
+            ],
+            waiting,
+        )
+    elif rule.action == "review":
+        decision = np.where(due_now, "review", "retain")
+        reason = np.where(due_now, f"periodic review due ({period})", not_yet)
+    else:  # consent
+        window = np.timedelta64(policy.consent.renewal_window_days, "D")
+        renew = happened & (due - window <= today)
+        decision = np.select([due_now, renew], ["consent_expired", "renew_consent"], "retain")
+        reason = np.select(
+            [due_now, renew],
+            [
+                "marketing consent has expired",
+                f"marketing consent expires within {policy.consent.renewal_window_days} days",
+            ],
+            "marketing consent current",
+        )
+    return pd.DataFrame(
+        {
+            "source_row": frame[ROW_COLUMN].to_numpy()[idx],
+            "source_record_id": ids[idx],
+            "rule_id": rule.id,
+            "decision": decision,
+            "trigger_date": trigger,
+            "due_date": np.where(happened, due, np.datetime64("NaT")),
+            "reason": reason,
+            "_order": order,
+        }
+    )
+
+
+def _first_cause(causes: _Causes) -> np.ndarray:
+    first = np.full(causes.n, -1, dtype=np.int64)
+    for i, mask in enumerate(causes.masks):
+        first[(first < 0) & mask] = i
+    return first
+
+
+def _quarantine_decisions(
+    frame: pd.DataFrame, ids: np.ndarray, causes: _Causes, quarantined: Mask
+) -> pd.DataFrame:
+    idx = np.flatnonzero(quarantined)
+    first = _first_cause(causes)[idx]
+    reasons = np.array(causes.reasons, dtype=object)
+    fields_ = np.array(causes.fields, dtype=object)
+    reason = (
+        np.where(fields_[first] != "", fields_[first] + ": ", "") + reasons[first]
+        if len(idx)
+        else np.array([], dtype=object)
+    )
+    return pd.DataFrame(
+        {
+            "source_row": frame[ROW_COLUMN].to_numpy()[idx],
+            "source_record_id": ids[idx],
+            "rule_id": None,
+            "decision": "quarantine",
+            "trigger_date": np.full(len(idx), np.datetime64("NaT"), dtype="datetime64[s]"),
+            "due_date": np.full(len(idx), np.datetime64("NaT"), dtype="datetime64[s]"),
+            "reason": reason,
+            "_order": -1,
+        }
+    )
+
+
+def _quarantine_table(frame: pd.DataFrame, ids: np.ndarray, causes: _Causes) -> pd.DataFrame:
+    rows = frame[ROW_COLUMN].to_numpy()
+    parts = []
+    for order, (mask, name, reason) in enumerate(
+        zip(causes.masks, causes.fields, causes.reasons, strict=True)
+    ):
+        idx = np.flatnonzero(mask)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "source_row": rows[idx],
+                    "source_record_id": ids[idx],
+                    "field": name,
+                    "reason": reason,
+                    "_order": order,
+                }
+            )
+        )
+    if not parts:
+        return pd.DataFrame({c: [] for c in QUARANTINE_COLUMNS})
+    table = pd.concat(parts, ignore_index=True)
+    table = table.iloc[np.lexsort((table["_order"].to_numpy(), table["source_row"].to_numpy()))]
+    # One line per record and reason (a reason can repeat across rules).
+    table = table.drop(columns="_order").drop_duplicates(["source_row", "field", "reason"])
+    return table.reset_index(drop=True)

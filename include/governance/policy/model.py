@@ -1,0 +1,234 @@
+"""The retention policy file: a pydantic model validated on load, with its version and hash.
+
+The schedule's rules, periods, consent window, gate threshold and overrides all live in
+`include/config/retention_policy.yaml`; this module only knows their shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from governance.errors import ConfigError
+from governance.sources.config import CONFIG_DIR, load_yaml, validation_error
+from governance.sources.schema import SOURCES, Kind, field_map
+
+DEFAULT_POLICY = CONFIG_DIR / "retention_policy.yaml"
+
+Decision = Literal[
+    "retain", "delete", "review", "renew_consent", "consent_expired", "hold", "quarantine"
+]
+DECISIONS: tuple[str, ...] = (
+    "retain",
+    "delete",
+    "review",
+    "renew_consent",
+    "consent_expired",
+    "hold",
+    "quarantine",
+)
+
+Condition = Annotated[
+    list[str] | Literal["blank", "present"],
+    Field(description="allowed values (Y/N for flags), or blank / present"),
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Period(_Strict):
+    years: int = Field(default=0, ge=0)
+    months: int = Field(default=0, ge=0)
+    days: int = Field(default=0, ge=0)
+
+    def describe(self) -> str:
+        parts = [
+            f"{n} {unit}{'s' if n != 1 else ''}"
+            for n, unit in ((self.years, "year"), (self.months, "month"), (self.days, "day"))
+            if n
+        ]
+        return " ".join(parts) or "0 days"
+
+
+class Trigger(_Strict):
+    field: str | None = None
+    latest_of: list[str] | None = None
+    of: Literal["self", "related"] = "self"
+    happened_when: dict[str, Condition] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_date(self) -> Trigger:
+        if (self.field is None) == (self.latest_of is None):
+            raise ValueError("give exactly one of field or latest_of")
+        if self.of == "related" and self.latest_of is not None:
+            raise ValueError("a related trigger takes a single field")
+        return self
+
+    @property
+    def fields(self) -> list[str]:
+        return [self.field] if self.field is not None else list(self.latest_of or [])
+
+    def describe(self) -> str:
+        base = self.field if self.field else "latest of " + ", ".join(self.latest_of or [])
+        return f"related person's {base}" if self.of == "related" else base
+
+
+class Related(_Strict):
+    field: str
+    must_be: dict[str, Condition]
+
+
+class Rule(_Strict):
+    id: str = Field(pattern=r"^[A-Z0-9][A-Z0-9-]*$")
+    source: Literal["crm", "hr", "recruitment"]
+    title: str
+    when: dict[str, Condition] = Field(default_factory=dict)
+    unless: list[str] = Field(default_factory=list)
+    require: list[str] = Field(default_factory=list)
+    related: Related | None = None
+    trigger: Trigger
+    period: Period
+    action: Literal["delete", "review", "consent"]
+    breach: bool = False
+    assumption: str | None = None
+
+
+class Check(_Strict):
+    id: str = Field(pattern=r"^[A-Z0-9][A-Z0-9-]*$")
+    source: Literal["crm", "hr", "recruitment"]
+    when: dict[str, Condition] = Field(default_factory=dict)
+    field: str
+    allowed: list[str]
+    reason: str
+
+
+class Gate(_Strict):
+    max_quarantined_share: float = Field(ge=0, le=1)
+
+
+class Consent(_Strict):
+    renewal_window_days: int = Field(ge=0)
+
+
+class LegalHold(_Strict):
+    field: str = "legal_hold"
+    follows_related: bool = True
+
+
+class Policy(_Strict):
+    policy: str
+    version: str
+    title: str = ""
+    source_document: str = ""
+    effective_from: date | None = None
+    gate: Gate
+    consent: Consent
+    legal_hold: LegalHold = LegalHold()
+    checks: list[Check] = Field(default_factory=list)
+    rules: list[Rule] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Policy:
+        ids = [r.id for r in self.rules]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"rule id(s) used twice: {', '.join(dupes)}")
+        seen: dict[str, Rule] = {}
+        for rule in self.rules:
+            where = f"rule {rule.id}"
+            fields = field_map(rule.source)
+            _check_conditions(where, "when", rule.when, rule.source)
+            for name in rule.require:
+                _check_field(where, "require", name, rule.source)
+            for other in rule.unless:
+                if other not in seen or seen[other].source != rule.source:
+                    raise ValueError(
+                        f"{where}: unless {other!r} must name an earlier rule of source "
+                        f"{rule.source!r}"
+                    )
+            for name in rule.trigger.fields:
+                _check_field(where, "trigger", name, rule.source)
+                if fields[name].kind not in (Kind.DATE, Kind.TIMESTAMP):
+                    raise ValueError(f"{where}: trigger field {name!r} is not a date")
+            _check_conditions(where, "happened_when", rule.trigger.happened_when, rule.source)
+            if rule.trigger.of == "related" and rule.related is None:
+                raise ValueError(f"{where}: a trigger of the related person needs `related`")
+            if rule.related is not None:
+                _check_field(where, "related", rule.related.field, rule.source)
+                _check_conditions(where, "related.must_be", rule.related.must_be, rule.source)
+            seen[rule.id] = rule
+        for check in self.checks:
+            where = f"check {check.id}"
+            _check_conditions(where, "when", check.when, check.source)
+            _check_conditions(where, "allowed", {check.field: check.allowed}, check.source)
+        for source in SOURCES:
+            if self.legal_hold.field not in field_map(source):
+                raise ValueError(f"legal_hold.field {self.legal_hold.field!r} not in {source}")
+        return self
+
+    def rules_for(self, source: str) -> list[Rule]:
+        return [r for r in self.rules if r.source == source]
+
+    def assumptions(self) -> list[dict[str, str]]:
+        return [{"rule_id": r.id, "text": r.assumption} for r in self.rules if r.assumption]
+
+
+def _check_field(where: str, section: str, name: str, source: str) -> None:
+    if name not in field_map(source):
+        raise ValueError(f"{where}: {section}: {name!r} is not a field of {source}")
+
+
+def _check_conditions(where: str, section: str, conds: dict[str, Condition], source: str) -> None:
+    fields = field_map(source)
+    for name, allowed in conds.items():
+        _check_field(where, section, name, source)
+        if isinstance(allowed, str):
+            continue
+        field = fields[name]
+        if field.kind is Kind.ENUM:
+            valid: tuple[str, ...] = field.values
+        elif field.kind is Kind.FLAG:
+            valid = ("Y", "N")
+        else:
+            raise ValueError(
+                f"{where}: {section}: {name!r} takes blank or present, not a list of values"
+            )
+        bad = [v for v in allowed if v not in valid]
+        if bad:
+            raise ValueError(
+                f"{where}: {section}: {name}: {', '.join(map(repr, bad))} not in {', '.join(valid)}"
+            )
+
+
+class LoadedPolicy(BaseModel):
+    """A validated policy with where it came from and the SHA-256 of its bytes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    policy: Policy
+    path: str
+    sha256: str
+
+
+def load_policy(path: Path | str | None = None) -> LoadedPolicy:
+    path = Path(path) if path is not None else DEFAULT_POLICY
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: policy file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read policy file ({exc.__class__.__name__})") from None
+    raw = load_yaml(path)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    try:
+        policy = Policy.model_validate(raw)
+    except ValidationError as exc:
+        raise validation_error(path, exc) from None
+    return LoadedPolicy(policy=policy, path=str(path), sha256=hashlib.sha256(data).hexdigest())

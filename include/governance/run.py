@@ -1,0 +1,259 @@
+"""`governance run`: read the exports, decide, and write the run's outputs.
+
+The run id derives from as_of, the policy's hash and the input files' hashes, so the same
+inputs give the same id and byte-identical outputs; the only clock readings (when the run
+started and finished) live in `audit_report.json`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import governance
+from governance.errors import ExportError
+from governance.outputs import tables as t
+from governance.outputs.atomic import atomic_write_text
+from governance.pipeline import SourcePlan
+from governance.policy.engine import Evaluation, evaluate
+from governance.policy.model import LoadedPolicy
+from governance.sources.reader import read_export
+from governance.sources.schema import SOURCES
+
+AUDIT_FILE = "audit_report.json"
+EXIT_OK = 0
+EXIT_BLOCKED = 3
+
+
+@dataclass
+class ExportOutcome:
+    source: str
+    path: Path
+    sha256: str | None = None
+    evaluation: Evaluation | None = None
+    error: str | None = None
+    """Why the export could not be read at all (it is then blocked)."""
+
+    @property
+    def blocked_reason(self) -> str | None:
+        if self.error is not None:
+            return self.error
+        assert self.evaluation is not None
+        return self.evaluation.blocked_reason
+
+    @property
+    def status(self) -> str:
+        return "blocked" if self.blocked_reason else "ok"
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    as_of: date
+    out_dir: Path
+    outcomes: list[ExportOutcome]
+    manifest_rows: int
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_BLOCKED if any(o.status == "blocked" for o in self.outcomes) else EXIT_OK
+
+
+def run_id_for(as_of: date, policy_sha256: str, inputs: list[tuple[str, str | None]]) -> str:
+    """Reproducible id: `<as_of>-<12 hex>` of as_of, the policy hash and the input hashes."""
+    material = "|".join(
+        [as_of.isoformat(), policy_sha256, *(f"{s}={h or 'unreadable'}" for s, h in inputs)]
+    )
+    return f"{as_of:%Y%m%d}-{hashlib.sha256(material.encode()).hexdigest()[:12]}"
+
+
+def run_retention(
+    plans: list[SourcePlan],
+    policy: LoadedPolicy,
+    as_of: date,
+    out_dir: Path,
+    on_step: Callable[[str], None] | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> RunResult:
+    step = on_step or (lambda _msg: None)
+    started = clock()
+    outcomes: list[ExportOutcome] = []
+    for plan in sorted(plans, key=lambda p: SOURCES.index(p.source)):
+        outcome = ExportOutcome(plan.source, plan.path)
+        try:
+            export = read_export(plan.path, plan.config)
+        except ExportError as exc:
+            outcome.sha256 = exc.sha256
+            outcome.error = str(exc)
+            outcomes.append(outcome)
+            step(f"{plan.source}: blocked, cannot be read")
+            continue
+        outcome.sha256 = export.sha256
+        step(f"read {plan.source}: {export.rows:,} rows")
+        outcome.evaluation = evaluate(export.frame, plan.source, policy.policy, as_of)
+        del export
+        ev = outcome.evaluation
+        state = "blocked" if ev.blocked_reason else "ok"
+        step(
+            f"decided {plan.source}: {len(ev.decisions):,} decisions, "
+            f"{ev.quarantined_rows:,} quarantined ({state})"
+        )
+        outcomes.append(outcome)
+
+    run_id = run_id_for(as_of, policy.sha256, [(o.source, o.sha256) for o in outcomes])
+    files, manifest_rows, hashes = _write_tables(out_dir, outcomes, run_id, policy)
+    step(f"wrote manifest: {manifest_rows:,} deletions")
+    audit = _audit_report(run_id, as_of, policy, outcomes, hashes, manifest_rows, started, clock())
+    audit_path = out_dir / AUDIT_FILE
+    atomic_write_text(audit_path, json.dumps(audit, indent=2, sort_keys=False) + "\n")
+    files["audit_report"] = audit_path
+    return RunResult(run_id, as_of, out_dir, outcomes, manifest_rows, files)
+
+
+def _decisions_frame(outcomes: list[ExportOutcome]) -> pd.DataFrame:
+    parts = []
+    for o in outcomes:
+        if o.evaluation is None:
+            continue
+        frame = o.evaluation.decisions.copy()
+        frame.insert(0, "source_system", o.source)
+        frame["export_status"] = o.status
+        parts.append(frame)
+    if not parts:
+        columns = {name: pd.Series([], dtype="object") for name in t.DECISION_HEADER}
+        for name in ("due_date", "trigger_date"):
+            columns[name] = pd.Series([], dtype="datetime64[s]")
+        return pd.DataFrame(columns)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _write_tables(
+    out_dir: Path, outcomes: list[ExportOutcome], run_id: str, policy: LoadedPolicy
+) -> tuple[dict[str, Path], int, dict[str, dict[str, Any]]]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    decisions = _decisions_frame(outcomes)
+    kind = decisions["decision"].to_numpy(dtype=object)
+    ok = decisions["export_status"].to_numpy(dtype=object) == "ok"
+
+    manifest = decisions[(kind == "delete") & ok].copy()
+    manifest["run_id"] = run_id
+    manifest["policy_version"] = policy.policy.version
+    review = decisions[kind == "review"]
+    consent = decisions[np.isin(kind, ["renew_consent", "consent_expired"])].rename(
+        columns={"trigger_date": "consent_date", "due_date": "expiry_date"}
+    )
+    quarantine_parts = []
+    for o in outcomes:
+        if o.evaluation is not None and len(o.evaluation.quarantine):
+            q = o.evaluation.quarantine.copy()
+            q.insert(0, "source_system", o.source)
+            quarantine_parts.append(q)
+    quarantine = (
+        pd.concat(quarantine_parts, ignore_index=True)
+        if quarantine_parts
+        else pd.DataFrame({c: pd.Series([], dtype="object") for c in t.QUARANTINE_HEADER})
+    )
+
+    files: dict[str, Path] = {}
+    hashes: dict[str, dict[str, Any]] = {}
+    for key, name, frame, header in (
+        ("decisions", t.DECISIONS_FILE, decisions, t.DECISION_HEADER),
+        ("review_queue", t.REVIEW_FILE, review, t.REVIEW_HEADER),
+        ("consent_actions", t.CONSENT_FILE, consent, t.CONSENT_HEADER),
+        ("quarantine", t.QUARANTINE_FILE, quarantine, t.QUARANTINE_HEADER),
+        ("deletion_manifest", t.MANIFEST_FILE, manifest, t.MANIFEST_HEADER),
+    ):
+        path = out_dir / name
+        digest = t.write_table(path, t.to_arrow(frame, header))
+        files[key] = path
+        hashes[name] = {"rows": len(frame), "sha256": digest}
+    manifest_path = files["deletion_manifest"]
+    files["deletion_manifest_sha256"] = t.write_checksum(
+        manifest_path, hashes[t.MANIFEST_FILE]["sha256"]
+    )
+    return files, len(manifest), hashes
+
+
+def _counts(ev: Evaluation) -> dict[str, dict[str, int]]:
+    grouped = (
+        ev.decisions.assign(rule_id=ev.decisions["rule_id"].fillna("(quarantine)"))
+        .groupby(["rule_id", "decision"], sort=True)
+        .size()
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for (rule_id, decision), n in grouped.items():
+        counts.setdefault(str(rule_id), {})[str(decision)] = int(n)
+    return counts
+
+
+def _audit_report(
+    run_id: str,
+    as_of: date,
+    policy: LoadedPolicy,
+    outcomes: list[ExportOutcome],
+    hashes: dict[str, dict[str, Any]],
+    manifest_rows: int,
+    started: datetime,
+    finished: datetime,
+) -> dict[str, Any]:
+    exports: dict[str, Any] = {}
+    for o in outcomes:
+        doc: dict[str, Any] = {
+            "file": str(o.path),
+            "sha256": o.sha256,
+            "status": o.status,
+            "blocked_reason": o.blocked_reason,
+        }
+        ev = o.evaluation
+        if ev is not None:
+            reasons = (
+                ev.quarantine.groupby("reason", sort=True).size() if len(ev.quarantine) else {}
+            )
+            doc.update(
+                rows_read=ev.rows,
+                rows_quarantined=ev.quarantined_rows,
+                quarantined_share=round(ev.quarantined_share, 6),
+                decisions=_counts(ev),
+                quarantine_reasons={str(k): int(v) for k, v in dict(reasons).items()},
+                breaches={k: v for k, v in ev.breaches.items() if v},
+                manifest_rows=int(
+                    0 if o.status == "blocked" else (ev.decisions["decision"] == "delete").sum()
+                ),
+            )
+        else:
+            doc.update(rows_read=0, rows_quarantined=0, decisions={}, manifest_rows=0)
+        exports[o.source] = doc
+    blocked = [o.source for o in outcomes if o.status == "blocked"]
+    return {
+        "run_id": run_id,
+        "as_of": as_of.isoformat(),
+        "status": "blocked" if blocked else "ok",
+        "blocked_exports": blocked,
+        "policy": {
+            "id": policy.policy.policy,
+            "version": policy.policy.version,
+            "sha256": policy.sha256,
+            "path": policy.path,
+            "gate_max_quarantined_share": policy.policy.gate.max_quarantined_share,
+        },
+        "exports": exports,
+        "manifest": {
+            "file": t.MANIFEST_FILE,
+            "rows": manifest_rows,
+            "sha256": hashes[t.MANIFEST_FILE]["sha256"],
+        },
+        "outputs": hashes,
+        "assumptions": policy.policy.assumptions(),
+        "tool": {"name": "retention-governance", "version": governance.__version__},
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": finished.isoformat(timespec="seconds"),
+    }
