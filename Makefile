@@ -20,12 +20,18 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: setup
 	$(BIN)/governance sample-data --out $(DEMO)/exports --rows $(ROWS) --seed $(SEED) --as-of $(AS_OF)
-	$(BIN)/governance read --crm $(DEMO)/exports/crm.csv --hr $(DEMO)/exports/hr.csv \
-		--recruitment $(DEMO)/exports/recruitment.csv --out $(DEMO)/read_summary.json
+	$(BIN)/governance run --crm $(DEMO)/exports/crm.csv --hr $(DEMO)/exports/hr.csv \
+		--recruitment $(DEMO)/exports/recruitment.csv --as-of $(AS_OF) --out $(DEMO)/run; \
+		status=$$?; test $$status -eq 0 -o $$status -eq 3
 	@echo
-	@echo "Demo outputs:"
-	@echo "  sample exports : $(abspath $(DEMO))/exports/"
-	@echo "  read summary   : $(abspath $(DEMO))/read_summary.json"
+	@echo "Demo outputs ($(abspath $(DEMO))):"
+	@echo "  sample exports    : $(abspath $(DEMO))/exports/"
+	@echo "  deletion manifest : $(abspath $(DEMO))/run/deletion_manifest.csv (+ .sha256)"
+	@echo "  decisions         : $(abspath $(DEMO))/run/decisions.csv"
+	@echo "  review queue      : $(abspath $(DEMO))/run/review_queue.csv"
+	@echo "  consent actions   : $(abspath $(DEMO))/run/consent_actions.csv"
+	@echo "  quarantine list   : $(abspath $(DEMO))/run/quarantine.csv"
+	@echo "  audit report      : $(abspath $(DEMO))/run/audit_report.json"
 
 lint: setup
 	$(BIN)/ruff check .
@@ -40,7 +46,7 @@ unit: setup
 test: lint typecheck unit
 
 bench: setup
-	$(BIN)/python scripts/bench_read.py
+	$(BIN)/python scripts/bench.py
 
 # Resolve the dependencies afresh into a scratch venv and freeze them as the new pins.
 constraints:

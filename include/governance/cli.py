@@ -21,8 +21,9 @@ app = typer.Typer(
     help="Retention governance: apply the retention schedule to CRM, HR and recruitment "
     "exports and write deletion manifests and audit reports.",
 )
-out = Console()
-err = Console(stderr=True)
+# Logs and CI are not terminals; give tables room there instead of rich's 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 
 def _parse_date(value: str) -> date:

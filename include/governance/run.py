@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 import governance
 from governance.errors import ExportError
@@ -119,78 +120,75 @@ def run_retention(
     return RunResult(run_id, as_of, out_dir, outcomes, manifest_rows, files)
 
 
-def _decisions_frame(outcomes: list[ExportOutcome]) -> pd.DataFrame:
-    parts = []
-    for o in outcomes:
-        if o.evaluation is None:
-            continue
-        frame = o.evaluation.decisions.copy()
-        frame.insert(0, "source_system", o.source)
-        frame["export_status"] = o.status
-        parts.append(frame)
+def _decisions_table(outcomes: list[ExportOutcome]) -> pa.Table:
+    parts = [
+        t.to_arrow(
+            o.evaluation.decisions,
+            t.DECISION_HEADER,
+            constants={"source_system": o.source, "export_status": o.status},
+        )
+        for o in outcomes
+        if o.evaluation is not None
+    ]
     if not parts:
-        columns = {name: pd.Series([], dtype="object") for name in t.DECISION_HEADER}
-        for name in ("due_date", "trigger_date"):
-            columns[name] = pd.Series([], dtype="datetime64[s]")
-        return pd.DataFrame(columns)
-    return pd.concat(parts, ignore_index=True)
+        return pa.table({name: pa.array([], pa.string()) for name in t.DECISION_HEADER})
+    return pa.concat_tables(parts)
+
+
+def _quarantine_table(outcomes: list[ExportOutcome]) -> pa.Table:
+    parts = [
+        t.to_arrow(o.evaluation.quarantine, t.QUARANTINE_HEADER, {"source_system": o.source})
+        for o in outcomes
+        if o.evaluation is not None
+    ]
+    if not parts:
+        return pa.table({name: pa.array([], pa.string()) for name in t.QUARANTINE_HEADER})
+    return pa.concat_tables(parts)
 
 
 def _write_tables(
     out_dir: Path, outcomes: list[ExportOutcome], run_id: str, policy: LoadedPolicy
 ) -> tuple[dict[str, Path], int, dict[str, dict[str, Any]]]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    decisions = _decisions_frame(outcomes)
-    kind = decisions["decision"].to_numpy(dtype=object)
-    ok = decisions["export_status"].to_numpy(dtype=object) == "ok"
-
-    manifest = decisions[(kind == "delete") & ok].copy()
-    manifest["run_id"] = run_id
-    manifest["policy_version"] = policy.policy.version
-    review = decisions[kind == "review"]
-    consent = decisions[np.isin(kind, ["renew_consent", "consent_expired"])].rename(
-        columns={"trigger_date": "consent_date", "due_date": "expiry_date"}
+    decisions = _decisions_table(outcomes)
+    kind = decisions.column("decision")
+    unblocked = pc.equal(decisions.column("export_status"), "ok")
+    manifest = decisions.filter(pc.and_(pc.equal(kind, "delete"), unblocked))
+    n = manifest.num_rows
+    manifest = manifest.append_column(
+        "run_id", pa.array(np.full(n, run_id, dtype=object), pa.string())
+    ).append_column(
+        "policy_version", pa.array(np.full(n, policy.policy.version, dtype=object), pa.string())
     )
-    quarantine_parts = []
-    for o in outcomes:
-        if o.evaluation is not None and len(o.evaluation.quarantine):
-            q = o.evaluation.quarantine.copy()
-            q.insert(0, "source_system", o.source)
-            quarantine_parts.append(q)
-    quarantine = (
-        pd.concat(quarantine_parts, ignore_index=True)
-        if quarantine_parts
-        else pd.DataFrame({c: pd.Series([], dtype="object") for c in t.QUARANTINE_HEADER})
-    )
+    review = decisions.filter(pc.equal(kind, "review"))
+    consent = decisions.filter(
+        pc.is_in(kind, value_set=pa.array(["renew_consent", "consent_expired"]))
+    ).rename_columns({"trigger_date": "consent_date", "due_date": "expiry_date"})
 
     files: dict[str, Path] = {}
     hashes: dict[str, dict[str, Any]] = {}
-    for key, name, frame, header in (
+    for key, name, table, header in (
         ("decisions", t.DECISIONS_FILE, decisions, t.DECISION_HEADER),
         ("review_queue", t.REVIEW_FILE, review, t.REVIEW_HEADER),
         ("consent_actions", t.CONSENT_FILE, consent, t.CONSENT_HEADER),
-        ("quarantine", t.QUARANTINE_FILE, quarantine, t.QUARANTINE_HEADER),
+        ("quarantine", t.QUARANTINE_FILE, _quarantine_table(outcomes), t.QUARANTINE_HEADER),
         ("deletion_manifest", t.MANIFEST_FILE, manifest, t.MANIFEST_HEADER),
     ):
         path = out_dir / name
-        digest = t.write_table(path, t.to_arrow(frame, header))
+        digest = t.write_table(path, table.select(header))
         files[key] = path
-        hashes[name] = {"rows": len(frame), "sha256": digest}
-    manifest_path = files["deletion_manifest"]
+        hashes[name] = {"rows": table.num_rows, "sha256": digest}
     files["deletion_manifest_sha256"] = t.write_checksum(
-        manifest_path, hashes[t.MANIFEST_FILE]["sha256"]
+        files["deletion_manifest"], hashes[t.MANIFEST_FILE]["sha256"]
     )
-    return files, len(manifest), hashes
+    return files, n, hashes
 
 
 def _counts(ev: Evaluation) -> dict[str, dict[str, int]]:
-    grouped = (
-        ev.decisions.assign(rule_id=ev.decisions["rule_id"].fillna("(quarantine)"))
-        .groupby(["rule_id", "decision"], sort=True)
-        .size()
-    )
+    rule = ev.decisions["rule_id"].astype("str").fillna("(quarantine)")
+    grouped = ev.decisions.groupby([rule, ev.decisions["decision"]], observed=True).size()
     counts: dict[str, dict[str, int]] = {}
-    for (rule_id, decision), n in grouped.items():
+    for (rule_id, decision), n in sorted(grouped.items()):
         counts.setdefault(str(rule_id), {})[str(decision)] = int(n)
     return counts
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -62,18 +63,29 @@ CONSENT_HEADER = [
 QUARANTINE_HEADER = ["source_system", "source_record_id", "source_row", "field", "reason"]
 
 
-def to_arrow(frame: pd.DataFrame, header: list[str]) -> pa.Table:
-    """Select `header` from `frame`; dates become ISO text, missing values empty cells."""
+def to_arrow(
+    frame: pd.DataFrame, header: list[str], constants: dict[str, str] | None = None
+) -> pa.Table:
+    """The `header` columns of `frame` as text (dates ISO, missing values null), with
+    `constants` filling columns the frame lacks."""
+    constants = constants or {}
     columns = []
     for name in header:
+        if name in constants:
+            columns.append(
+                pa.array(np.full(len(frame), constants[name], dtype=object), pa.string())
+            )
+            continue
         col = frame[name]
-        if pd.api.types.is_datetime64_any_dtype(col.dtype):
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            arr = pa.array(col, from_pandas=True).cast(pa.string())
+        elif pd.api.types.is_datetime64_any_dtype(col.dtype):
             arr = pa.array(col.to_numpy(dtype="datetime64[s]"), type=pa.timestamp("s"))
             arr = arr.cast(pa.date32()).cast(pa.string())
         elif pd.api.types.is_integer_dtype(col.dtype):
             arr = pa.array(col.to_numpy()).cast(pa.string())
         else:
-            arr = pa.array(col.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+            arr = pa.array(col, from_pandas=True).cast(pa.string())
         columns.append(arr)
     return pa.table(columns, names=header)
 

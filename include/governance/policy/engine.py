@@ -14,8 +14,10 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from governance.policy.model import Condition, Policy, Rule
+from governance.policy.model import DECISIONS, Condition, Policy, Rule
 from governance.sources.schema import ID_FIELD, INVALID_PREFIX, ROW_COLUMN, Kind, schema
 
 Mask = np.ndarray
@@ -89,7 +91,7 @@ def evaluate(frame: pd.DataFrame, source: str, policy: Policy, as_of: date) -> E
     today = np.datetime64(as_of, "s")
     rules = policy.rules_for(source)
     id_col = frame[ID_FIELD[source]]
-    ids = id_col.to_numpy(dtype=object, na_value=None)
+    ids = pa.array(id_col, type=pa.large_string(), from_pandas=True)
 
     # Which rules apply to which records (before any quality check).
     applies: dict[str, Mask] = {}
@@ -145,25 +147,20 @@ def evaluate(frame: pd.DataFrame, source: str, policy: Policy, as_of: date) -> E
     # --- Decisions ------------------------------------------------------------------------
     hold_field = policy.legal_hold.field
     held = frame[hold_field].to_numpy(dtype=bool) if hold_field in frame else np.zeros(n, bool)
-    parts = [_quarantine_decisions(frame, ids, causes, quarantined)]
+    out = _Decisions(rules)
+    out.add_quarantine(causes, quarantined)
     for order, rule in enumerate(rules):
         sel = applies[rule.id] & ~quarantined
         if sel.any():
-            parts.append(
-                _rule_decisions(
-                    rule, order, frame, ids, sel, triggers[rule.id], held, today, policy
-                )
-            )
-    decisions = pd.concat(parts, ignore_index=True)
-    order_idx = np.lexsort((decisions["_order"].to_numpy(), decisions["source_row"].to_numpy()))
-    decisions = decisions.iloc[order_idx].drop(columns="_order").reset_index(drop=True)
-
+            _rule_decisions(rule, order, sel, triggers[rule.id], held, today, policy, out)
+    rows = frame[ROW_COLUMN].to_numpy()
+    decisions = out.frame(rows, ids)
     breaches = {rule.id: int(applies[rule.id].sum()) for rule in rules if rule.breach}
     return Evaluation(
         source=source,
         rows=n,
         decisions=decisions,
-        quarantine=_quarantine_table(frame, ids, causes),
+        quarantine=_quarantine_table(rows, ids, causes),
         quarantined_rows=int(quarantined.sum()),
         max_quarantined_share=policy.gate.max_quarantined_share,
         breaches=breaches,
@@ -260,12 +257,13 @@ def _trigger(
     link = rule.related.field
     ids = frame[ID_FIELD[rule.source]]
     first = ~ids.duplicated(keep="first").to_numpy() & ids.notna().to_numpy()
-    lookup = pd.Index(ids[first].to_numpy(dtype=object))
     positions = np.flatnonzero(first)
+    lookup = pa.array(ids, type=pa.large_string(), from_pandas=True).filter(pa.array(first))
     ref = frame[link]
-    found = lookup.get_indexer(ref.to_numpy(dtype=object, na_value=None))
+    ref_ids = pa.array(ref, type=pa.large_string(), from_pandas=True)
+    found = pc.index_in(ref_ids, value_set=lookup).to_numpy(zero_copy_only=False)
+    found = np.nan_to_num(found.astype("float64"), nan=-1).astype(np.int64)
     target = np.where(found >= 0, positions[np.maximum(found, 0)], -1)
-    target[ref.isna().to_numpy()] = -1
 
     causes.add(applies & ref.isna().to_numpy(), link, f"{link} is blank ({rule.id} needs it)")
     causes.add(
@@ -357,17 +355,85 @@ def add_period(dates: np.ndarray, rule: Rule) -> np.ndarray:
     return np.asarray(series.to_numpy(dtype="datetime64[s]"))
 
 
+class _Decisions:
+    """Decision rows as integer codes, assembled once at the end (no Python strings per row)."""
+
+    def __init__(self, rules: list[Rule]) -> None:
+        self.rule_ids = [r.id for r in rules]
+        self.reasons: dict[str, int] = {}
+        self.parts: list[dict[str, np.ndarray]] = []
+
+    def code(self, reason: str) -> int:
+        return self.reasons.setdefault(reason, len(self.reasons))
+
+    def add(
+        self,
+        pos: np.ndarray,
+        order: int,
+        decision: np.ndarray,
+        reason: np.ndarray,
+        trigger: np.ndarray,
+        due: np.ndarray,
+    ) -> None:
+        self.parts.append(
+            {
+                "pos": pos,
+                "order": np.full(len(pos), order, dtype=np.int16),
+                "decision": decision.astype(np.int8),
+                "reason": reason.astype(np.int32),
+                "trigger": trigger.astype("datetime64[s]"),
+                "due": due.astype("datetime64[s]"),
+            }
+        )
+
+    def add_quarantine(self, causes: _Causes, quarantined: Mask) -> None:
+        pos = np.flatnonzero(quarantined)
+        first = _first_cause(causes)[pos]
+        codes = np.array(
+            [
+                self.code(f"{field}: {reason}" if field else reason)
+                for field, reason in zip(causes.fields, causes.reasons, strict=True)
+            ],
+            dtype=np.int32,
+        )
+        nat = np.full(len(pos), np.datetime64("NaT"), dtype="datetime64[s]")
+        self.add(
+            pos,
+            -1,
+            np.full(len(pos), DECISIONS.index("quarantine")),
+            codes[first] if len(pos) else np.zeros(0, np.int32),
+            nat,
+            nat,
+        )
+
+    def frame(self, rows: np.ndarray, ids: pa.Array) -> pd.DataFrame:
+        cols = {k: np.concatenate([p[k] for p in self.parts]) for k in self.parts[0]}
+        order = np.lexsort((cols["order"], cols["pos"]))
+        cols = {k: v[order] for k, v in cols.items()}
+        rule_codes = cols["order"].astype(np.int64)
+        return pd.DataFrame(
+            {
+                "source_row": rows[cols["pos"]],
+                "source_record_id": pd.Series(pc.take(ids, pa.array(cols["pos"])), dtype="str"),
+                "rule_id": pd.Categorical.from_codes(rule_codes, categories=self.rule_ids),
+                "decision": pd.Categorical.from_codes(cols["decision"], categories=DECISIONS),
+                "trigger_date": cols["trigger"],
+                "due_date": cols["due"],
+                "reason": pd.Categorical.from_codes(cols["reason"], categories=list(self.reasons)),
+            }
+        )
+
+
 def _rule_decisions(
     rule: Rule,
     order: int,
-    frame: pd.DataFrame,
-    ids: np.ndarray,
     sel: Mask,
     trig: _Trigger,
     held: Mask,
     today: np.datetime64,
     policy: Policy,
-) -> pd.DataFrame:
+    out: _Decisions,
+) -> None:
     idx = np.flatnonzero(sel)
     happened = trig.happened[idx]
     trigger = trig.date[idx]
@@ -382,57 +448,48 @@ def _rule_decisions(
     after = (
         f"{period} after {rule.trigger.describe()}"
         if period != "0 days"
-        else (f"at {rule.trigger.describe()}")
+        else f"at {rule.trigger.describe()}"
     )
     not_yet = f"retention ends {after}; not yet due"
+    d = DECISIONS.index
+    c = out.code
     if rule.action == "delete":
         hold = held[idx]
         if policy.legal_hold.follows_related and trig.target_held is not None:
             related_hold = trig.target_held[idx] & ~hold
         else:
             related_hold = np.zeros(len(idx), dtype=bool)
-        decision = np.select(
-            [due_now & hold, due_now & related_hold, due_now, happened],
-            ["hold", "hold", "delete", "retain"],
-            "retain",
-        )
+        cases = [due_now & hold, due_now & related_hold, due_now, happened]
+        decision = np.select(cases, [d("hold"), d("hold"), d("delete"), d("retain")], d("retain"))
         reason = np.select(
-            [due_now & hold, due_now & related_hold, due_now, happened],
+            cases,
             [
-                "legal hold",
-                "legal hold on the related person",
-                f"retention ended {after}",
-                not_yet,
+                c("legal hold"),
+                c("legal hold on the related person"),
+                c(f"retention ended {after}"),
+                c(not_yet),
             ],
-            waiting,
+            c(waiting),
         )
     elif rule.action == "review":
-        decision = np.where(due_now, "review", "retain")
-        reason = np.where(due_now, f"periodic review due ({period})", not_yet)
+        decision = np.where(due_now, d("review"), d("retain"))
+        reason = np.where(due_now, c(f"periodic review due ({period})"), c(not_yet))
     else:  # consent
-        window = np.timedelta64(policy.consent.renewal_window_days, "D")
-        renew = happened & (due - window <= today)
-        decision = np.select([due_now, renew], ["consent_expired", "renew_consent"], "retain")
+        days = policy.consent.renewal_window_days
+        renew = happened & (due - np.timedelta64(days, "D") <= today)
+        decision = np.select(
+            [due_now, renew], [d("consent_expired"), d("renew_consent")], d("retain")
+        )
         reason = np.select(
             [due_now, renew],
             [
-                "marketing consent has expired",
-                f"marketing consent expires within {policy.consent.renewal_window_days} days",
+                c("marketing consent has expired"),
+                c(f"marketing consent expires within {days} days"),
             ],
-            "marketing consent current",
+            c("marketing consent current"),
         )
-    return pd.DataFrame(
-        {
-            "source_row": frame[ROW_COLUMN].to_numpy()[idx],
-            "source_record_id": ids[idx],
-            "rule_id": rule.id,
-            "decision": decision,
-            "trigger_date": trigger,
-            "due_date": np.where(happened, due, np.datetime64("NaT")),
-            "reason": reason,
-            "_order": order,
-        }
-    )
+    nat = np.datetime64("NaT")
+    out.add(idx, order, decision, reason, trigger, np.where(happened, due, nat))
 
 
 def _first_cause(causes: _Causes) -> np.ndarray:
@@ -442,54 +499,29 @@ def _first_cause(causes: _Causes) -> np.ndarray:
     return first
 
 
-def _quarantine_decisions(
-    frame: pd.DataFrame, ids: np.ndarray, causes: _Causes, quarantined: Mask
-) -> pd.DataFrame:
-    idx = np.flatnonzero(quarantined)
-    first = _first_cause(causes)[idx]
-    reasons = np.array(causes.reasons, dtype=object)
-    fields_ = np.array(causes.fields, dtype=object)
-    reason = (
-        np.where(fields_[first] != "", fields_[first] + ": ", "") + reasons[first]
-        if len(idx)
-        else np.array([], dtype=object)
-    )
+def _quarantine_table(rows: np.ndarray, ids: pa.Array, causes: _Causes) -> pd.DataFrame:
+    """One row per (record, field, reason), in row order then cause order."""
+    pos = [np.flatnonzero(m) for m in causes.masks]
+    if not pos:
+        return pd.DataFrame({c: pd.Series([], dtype="str") for c in QUARANTINE_COLUMNS})
+    all_pos = np.concatenate(pos)
+    cause = np.concatenate([np.full(len(p), i, dtype=np.int32) for i, p in enumerate(pos)])
+    order = np.lexsort((cause, all_pos))
+    all_pos, cause = all_pos[order], cause[order]
+    fields = list(dict.fromkeys(causes.fields))
+    reasons = list(dict.fromkeys(causes.reasons))
+    field_code = np.array([fields.index(f) for f in causes.fields], dtype=np.int32)[cause]
+    reason_code = np.array([reasons.index(r) for r in causes.reasons], dtype=np.int32)[cause]
+    # A reason can repeat across rules for the same record: keep one line.
+    key = np.stack([all_pos, field_code, reason_code], axis=1)
+    _, keep = np.unique(key, axis=0, return_index=True)
+    keep.sort()
+    all_pos, field_code, reason_code = all_pos[keep], field_code[keep], reason_code[keep]
     return pd.DataFrame(
         {
-            "source_row": frame[ROW_COLUMN].to_numpy()[idx],
-            "source_record_id": ids[idx],
-            "rule_id": None,
-            "decision": "quarantine",
-            "trigger_date": np.full(len(idx), np.datetime64("NaT"), dtype="datetime64[s]"),
-            "due_date": np.full(len(idx), np.datetime64("NaT"), dtype="datetime64[s]"),
-            "reason": reason,
-            "_order": -1,
+            "source_row": rows[all_pos],
+            "source_record_id": pd.Series(pc.take(ids, pa.array(all_pos)), dtype="str"),
+            "field": pd.Categorical.from_codes(field_code, categories=fields),
+            "reason": pd.Categorical.from_codes(reason_code, categories=reasons),
         }
     )
-
-
-def _quarantine_table(frame: pd.DataFrame, ids: np.ndarray, causes: _Causes) -> pd.DataFrame:
-    rows = frame[ROW_COLUMN].to_numpy()
-    parts = []
-    for order, (mask, name, reason) in enumerate(
-        zip(causes.masks, causes.fields, causes.reasons, strict=True)
-    ):
-        idx = np.flatnonzero(mask)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "source_row": rows[idx],
-                    "source_record_id": ids[idx],
-                    "field": name,
-                    "reason": reason,
-                    "_order": order,
-                }
-            )
-        )
-    if not parts:
-        return pd.DataFrame({c: [] for c in QUARANTINE_COLUMNS})
-    table = pd.concat(parts, ignore_index=True)
-    table = table.iloc[np.lexsort((table["_order"].to_numpy(), table["source_row"].to_numpy()))]
-    # One line per record and reason (a reason can repeat across rules).
-    table = table.drop(columns="_order").drop_duplicates(["source_row", "field", "reason"])
-    return table.reset_index(drop=True)

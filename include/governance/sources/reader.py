@@ -12,7 +12,9 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -426,17 +428,23 @@ def to_canonical(path: Path, sha256: str, raw: RawExport, config: SourceConfig) 
     n = raw.table.num_rows
     out: dict[str, Any] = {ROW_COLUMN: pd.RangeIndex(raw.first_row, raw.first_row + n)}
     invalid: dict[str, pd.Series] = {}
-    for f in fields:
+
+    def column(f: Field) -> tuple[Field, pd.Series, pd.Series | None]:
         if f.name in config.constants:
             text = pd.Series([config.constants[f.name]] * n, dtype="str")
         elif f.name in positions:
             text = pd.Series(raw.table.column(positions[f.name]), dtype="str")
         else:
             text = pd.Series(pd.NA, index=pd.RangeIndex(n), dtype="str")
-        value, bad = _normalise(
-            norm.apply_value_map(norm.blank_to_na(text), config.value_map(f.name)), f, config
-        )
-        out[f.name] = value.to_numpy() if f.kind in (Kind.FLAG,) else value.array
+        text = norm.apply_value_map(norm.blank_to_na(text), config.value_map(f.name))
+        value, bad = _normalise(text, f, config)
+        return f, value, bad
+
+    # Arrow kernels and pandas' date parser release the GIL: normalise columns side by side.
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        results = list(pool.map(column, fields))
+    for f, value, bad in results:
+        out[f.name] = value.to_numpy() if f.kind is Kind.FLAG else value.array
         if bad is not None:
             invalid[f.name] = bad
     frame = pd.DataFrame(out)

@@ -1,0 +1,126 @@
+"""Benchmark `governance run` against pyarrow's raw read of the same files (the floor).
+
+Generates 1,000,000 CRM, 200,000 HR and 300,000 recruitment rows once (cached under
+build/bench/), then runs, each in a fresh process so its peak memory is its own:
+  - floor: pyarrow.csv.read_csv of the three files;
+  - read:  the readers alone (parse, map, normalise into canonical records);
+  - run:   the whole `governance run` (read, evaluate, write every output).
+Usage: python scripts/bench.py [--rows N] [--seed S] [--as-of YYYY-MM-DD]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_RATIO = 5.0
+TARGET_PEAK_MB = 3 * 1024
+
+FLOOR = """
+import sys
+import pyarrow.csv as pacsv
+opts = pacsv.ParseOptions(newlines_in_values=True)
+print(sum(pacsv.read_csv(p, parse_options=opts).num_rows for p in sys.argv[1:]))
+"""
+
+READ = """
+import sys
+from governance.sources.config import default_config
+from governance.sources.reader import read_export
+print(sum(read_export(p, default_config(p.rsplit("/", 1)[-1].split(".")[0])).rows
+          for p in sys.argv[1:]))
+"""
+
+
+def measure(argv: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (MB) of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) not in (0, 3):
+        raise SystemExit(f"benchmark step failed: {' '.join(argv[:4])} ...")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--as-of", default="2026-11-30")
+    args = parser.parse_args()
+
+    data = ROOT / "build" / "bench" / f"rows{args.rows}-seed{args.seed}"
+    files = [data / f"{s}.csv" for s in ("crm", "hr", "recruitment")]
+    if not all(f.exists() for f in files):
+        print(f"generating sample exports into {data} (cached for later runs) ...", flush=True)
+        seconds, _ = measure(
+            [
+                sys.executable,
+                "-m",
+                "governance.cli",
+                "sample-data",
+                "--out",
+                str(data),
+                "--rows",
+                str(args.rows),
+                "--seed",
+                str(args.seed),
+                "--as-of",
+                args.as_of,
+            ]
+        )
+        print(f"  generated in {seconds:.1f} s", flush=True)
+    out = ROOT / "build" / "bench" / "run-output"
+    shutil.rmtree(out, ignore_errors=True)
+    paths = [str(f) for f in files]
+    floor = measure([sys.executable, "-c", FLOOR, *paths])
+    read = measure([sys.executable, "-c", READ, *paths])
+    run = measure(
+        [
+            sys.executable,
+            "-m",
+            "governance.cli",
+            "run",
+            "--crm",
+            paths[0],
+            "--hr",
+            paths[1],
+            "--recruitment",
+            paths[2],
+            "--as-of",
+            args.as_of,
+            "--out",
+            str(out),
+        ]
+    )
+    size_mb = sum(f.stat().st_size for f in files) / 1e6
+    with open(out / "decisions.csv", "rb") as fh:
+        decisions = sum(1 for _ in fh) - 1
+    print(
+        f"inputs: {size_mb:,.0f} MB; crm {args.rows:,}, hr {args.rows // 5:,}, "
+        f"recruitment {args.rows * 3 // 10:,} rows; {decisions:,} decisions written"
+    )
+    print(f"{'step':<34}{'wall s':>8}{'peak MB':>10}{'x floor':>9}")
+    for name, (seconds, peak) in (
+        ("pyarrow read (floor)", floor),
+        ("read + normalise", read),
+        ("governance run (everything)", run),
+    ):
+        print(f"{name:<34}{seconds:>8.2f}{peak:>10,.0f}{seconds / floor[0]:>9.1f}")
+    ratio, peak = run[0] / floor[0], run[1]
+    verdict = "within" if ratio <= TARGET_RATIO and peak <= TARGET_PEAK_MB else "OUTSIDE"
+    print(
+        f"target: run <= {TARGET_RATIO:.0f}x floor and <= {TARGET_PEAK_MB:,} MB peak: "
+        f"{verdict} ({ratio:.1f}x, {peak:,.0f} MB)"
+    )
+
+
+if __name__ == "__main__":
+    main()
