@@ -120,7 +120,11 @@ def evaluate(frame: pd.DataFrame, source: str, policy: Policy, as_of: date) -> E
     for check in policy.checks:
         if check.source == source:
             mask = _conditions(frame, check.when, fields)
-            mask &= ~frame[check.field].isin(check.allowed).to_numpy()
+            column = frame[check.field]
+            if check.allowed is None:  # required: blank (a bad value is reported above)
+                mask &= column.isna().to_numpy() & ~_invalid(frame, check.field)
+            else:
+                mask &= ~column.isin(check.allowed).to_numpy()
             causes.add(mask, check.field, check.reason)
     any_rule = np.zeros(n, dtype=bool)
     for mask in applies.values():
@@ -233,13 +237,6 @@ def _trigger(
     causes that make it impossible to date a record."""
     n = len(frame)
     trig = rule.trigger
-    for name in rule.require:
-        causes.add(
-            applies & frame[name].isna().to_numpy() & ~_invalid(frame, name),
-            name,
-            f"{name} is blank ({rule.id} needs it)",
-        )
-
     if trig.of == "self":
         for name in trig.happened_when:
             causes.add(

@@ -90,7 +90,6 @@ class Rule(_Strict):
     title: str
     when: dict[str, Condition] = Field(default_factory=dict)
     unless: list[str] = Field(default_factory=list)
-    require: list[str] = Field(default_factory=list)
     related: Related | None = None
     trigger: Trigger
     period: Period
@@ -100,12 +99,22 @@ class Rule(_Strict):
 
 
 class Check(_Strict):
+    """Quarantine a record matching `when` whose `field` is blank (`required`) or holds a
+    value outside `allowed` (blank counts as outside)."""
+
     id: str = Field(pattern=r"^[A-Z0-9][A-Z0-9-]*$")
     source: Literal["crm", "hr", "recruitment"]
     when: dict[str, Condition] = Field(default_factory=dict)
     field: str
-    allowed: list[str]
+    required: bool = False
+    allowed: list[str] | None = None
     reason: str
+
+    @model_validator(mode="after")
+    def _one_test(self) -> Check:
+        if self.required == (self.allowed is not None):
+            raise ValueError("give either required: true or a list of allowed values")
+        return self
 
 
 class Gate(_Strict):
@@ -144,8 +153,6 @@ class Policy(_Strict):
             where = f"rule {rule.id}"
             fields = field_map(rule.source)
             _check_conditions(where, "when", rule.when, rule.source)
-            for name in rule.require:
-                _check_field(where, "require", name, rule.source)
             for other in rule.unless:
                 if other not in seen or seen[other].source != rule.source:
                     raise ValueError(
@@ -166,7 +173,10 @@ class Policy(_Strict):
         for check in self.checks:
             where = f"check {check.id}"
             _check_conditions(where, "when", check.when, check.source)
-            _check_conditions(where, "allowed", {check.field: check.allowed}, check.source)
+            if check.allowed is not None:
+                _check_conditions(where, "allowed", {check.field: check.allowed}, check.source)
+            else:
+                _check_field(where, "field", check.field, check.source)
         for source in SOURCES:
             if self.legal_hold.field not in field_map(source):
                 raise ValueError(f"legal_hold.field {self.legal_hold.field!r} not in {source}")

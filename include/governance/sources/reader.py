@@ -429,7 +429,7 @@ def to_canonical(path: Path, sha256: str, raw: RawExport, config: SourceConfig) 
     out: dict[str, Any] = {ROW_COLUMN: pd.RangeIndex(raw.first_row, raw.first_row + n)}
     invalid: dict[str, pd.Series] = {}
 
-    def column(f: Field) -> tuple[Field, pd.Series, pd.Series | None]:
+    def normalise_field(f: Field) -> tuple[Field, pd.Series, pd.Series | None]:
         if f.name in config.constants:
             text = pd.Series([config.constants[f.name]] * n, dtype="str")
         elif f.name in positions:
@@ -442,7 +442,7 @@ def to_canonical(path: Path, sha256: str, raw: RawExport, config: SourceConfig) 
 
     # Arrow kernels and pandas' date parser release the GIL: normalise columns side by side.
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        results = list(pool.map(column, fields))
+        results = list(pool.map(normalise_field, fields))
     for f, value, bad in results:
         out[f.name] = value.to_numpy() if f.kind is Kind.FLAG else value.array
         if bad is not None:
