@@ -11,10 +11,10 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from governance.errors import ConfigError
-from governance.sources.config import CONFIG_DIR, load_yaml, validation_error
+from governance.sources.config import CONFIG_DIR, load_model
 from governance.sources.schema import SOURCES, Kind, field_map
 
 DEFAULT_POLICY = CONFIG_DIR / "retention_policy.yaml"
@@ -234,11 +234,5 @@ def load_policy(path: Path | str | None = None) -> LoadedPolicy:
         raise ConfigError(f"{path}: policy file not found") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read policy file ({exc.__class__.__name__})") from None
-    raw = load_yaml(path)
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
-    try:
-        policy = Policy.model_validate(raw)
-    except ValidationError as exc:
-        raise validation_error(path, exc) from None
+    policy = load_model(path, Policy)
     return LoadedPolicy(policy=policy, path=str(path), sha256=hashlib.sha256(data).hexdigest())

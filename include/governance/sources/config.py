@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -19,6 +19,8 @@ CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 """`include/config/`: the shipped policy, source configs and mapping presets."""
 
 SOURCES_DIR = CONFIG_DIR / "sources"
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def _norm_key(value: str) -> str:
@@ -183,18 +185,22 @@ def validation_error(path: Path, exc: ValidationError) -> ConfigError:
     return ConfigError(f"{path}: {loc}: {msg}{suffix}")
 
 
-def load_source_config(path: Path | str) -> tuple[SourceConfig, Path]:
-    """Load and validate a source config; returns it with the directory its relative paths
-    resolve against."""
-    path = Path(path)
+def load_model(path: Path, model: type[M]) -> M:
+    """Load a YAML file into a pydantic model; any problem is one ConfigError line."""
     raw = load_yaml(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     try:
-        config = SourceConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         raise validation_error(path, exc) from None
-    return config, path.resolve().parent
+
+
+def load_source_config(path: Path | str) -> tuple[SourceConfig, Path]:
+    """Load and validate a source config; returns it with the directory its relative paths
+    resolve against."""
+    path = Path(path)
+    return load_model(path, SourceConfig), path.resolve().parent
 
 
 def default_config(source: str) -> SourceConfig:
