@@ -1,22 +1,24 @@
 """
-### Governance ingestion: read each source's export into canonical records
+### Governance ingestion: read and validate each source's export
 
 One DAG per source config in `include/config/sources/` (`governance_ingest_crm`, ...).
 Each run reads the export the config points at, maps it onto the canonical record and
-reports what it found: rows, absent columns, cells that did not parse. An export that
-cannot be read at all (missing, empty, not CSV/XLSX, broken quoting, a required column
-missing) fails the task with a one-line reason naming file, row and column.
+runs its data-quality checks (Great Expectations) as of the run's date in Europe/London.
+The task fails when the export would be blocked: it cannot be read (missing, empty, not
+CSV/XLSX, broken quoting, a required column missing), too many rows are quarantined, or
+its row count dropped too far against the previous accepted export.
 
-The task's return value (an XCom) carries counts and column names only: never a name,
+The task's return value (an XCom) carries counts and check results only: never a name,
 e-mail or phone number.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pendulum
-from airflow.sdk import dag, task
+from airflow.sdk import dag, get_current_context, task
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "include" / "config" / "sources"
 
@@ -34,17 +36,32 @@ def build(source: str, config_path: Path) -> None:
     )
     def ingest() -> None:
         @task
-        def read_export() -> dict[str, object]:
-            """Read the configured export and return its summary (no personal data)."""
-            from governance.pipeline import read_sources, resolve_sources
+        def validate_export() -> dict[str, object]:
+            """Read the configured export and run its checks; fail when it is blocked."""
+            from governance.pipeline import check_export, resolve_sources
+            from governance.policy.model import load_policy
+            from governance.quality.config import (
+                RowCountState,
+                default_state_path,
+                load_quality_config,
+            )
 
-            plan = resolve_sources(files={}, configs={source: config_path})
-            result = read_sources(plan)[0]
-            if result.error is not None:
-                raise result.error
+            context: Any = get_current_context()
+            when = context.get("logical_date") or context["dag_run"].run_after
+            as_of = pendulum.instance(when).in_tz("Europe/London").date()
+            plan = resolve_sources(files={}, configs={source: config_path})[0]
+            result = check_export(
+                plan,
+                load_policy().policy,
+                as_of,
+                load_quality_config(),
+                RowCountState(default_state_path()),
+            )
+            if result.blocked_reason:
+                raise ValueError(f"{source} export blocked: {result.blocked_reason}")
             return result.summary()
 
-        read_export()
+        validate_export()
 
     ingest()
 

@@ -65,3 +65,13 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
 
 def crm_row(**changes: str) -> dict[str, str]:
     return {**CRM_BASE, **changes}
+
+
+@pytest.fixture(autouse=True)
+def governance_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Row-count state and other per-user files go to a fresh folder for every test."""
+    home = tmp_path_factory.mktemp("governance_home")
+    monkeypatch.setenv("GOVERNANCE_HOME", str(home))
+    return home

@@ -36,6 +36,17 @@ def _parse_date(value: str) -> date:
 SourceFile = Annotated[
     Path | None, typer.Option(dir_okay=False, help="Export file (.csv or .xlsx).")
 ]
+QualityFile = Annotated[
+    Path | None,
+    typer.Option(dir_okay=False, help="Data-quality settings (default: the shipped ones)."),
+]
+StateFile = Annotated[
+    Path | None,
+    typer.Option(
+        dir_okay=False,
+        help="Row counts of earlier accepted exports (default: $GOVERNANCE_HOME/state.json).",
+    ),
+]
 SourceConfigFile = Annotated[
     Path | None,
     typer.Option(dir_okay=False, help="Source config YAML (default: the shipped one)."),
@@ -154,6 +165,8 @@ def run(
     crm_config: SourceConfigFile = None,
     hr_config: SourceConfigFile = None,
     recruitment_config: SourceConfigFile = None,
+    quality: QualityFile = None,
+    state: StateFile = None,
 ) -> None:
     """Apply the retention policy and write decisions, the deletion manifest, the review
     queue, consent actions, the quarantine list and the audit report into --out.
@@ -164,16 +177,22 @@ def run(
     from governance.pipeline import resolve_sources
     from governance.policy.model import load_policy
     from governance.progress import reporter
+    from governance.quality.config import load_quality_config
     from governance.run import run_retention
 
     day = _parse_date(as_of) if as_of is not None else _london_today()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise typer.BadParameter(f"{out_dir} exists and is not a directory", param_hint="--out")
     loaded = load_policy(policy)
+    checks = load_quality_config(quality)
     plan = resolve_sources(
         files={"crm": crm, "hr": hr, "recruitment": recruitment},
         configs={"crm": crm_config, "hr": hr_config, "recruitment": recruitment_config},
     )
     with reporter(2 * len(plan) + 1) as progress:
-        result = run_retention(plan, loaded, day, out_dir, on_step=progress.step)
+        result = run_retention(
+            plan, loaded, day, out_dir, on_step=progress.step, quality=checks, state_path=state
+        )
 
     table = Table(
         title=f"Run {result.run_id} as of {day.isoformat()} (policy {loaded.policy.version})"
@@ -223,8 +242,63 @@ def run(
         highlight=False,
     )
     out.print(f"audit report:      {result.files['audit_report']}", highlight=False)
+    out.print(f"data quality:      {result.files['data_quality']}", highlight=False)
     out.print(f"all outputs in:    {out_dir}", highlight=False)
     raise typer.Exit(result.exit_code)
+
+
+@app.command("validate")
+def validate(
+    source: Annotated[str, typer.Option(help="crm, hr or recruitment.")],
+    file: Annotated[Path, typer.Argument(dir_okay=False, help="The export (.csv or .xlsx).")],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Date the checks assume (default: today).")
+    ] = None,
+    config: SourceConfigFile = None,
+    policy: Annotated[Path | None, typer.Option(dir_okay=False, help="Policy file.")] = None,
+    quality: QualityFile = None,
+    state: StateFile = None,
+) -> None:
+    """Run the data-quality checks of one export alone and print them as a table.
+
+    Exit 0 when the export would pass the gate, 3 when it would be blocked.
+    """
+    from governance.pipeline import check_export, resolve_sources
+    from governance.policy.model import load_policy
+    from governance.quality.config import RowCountState, default_state_path, load_quality_config
+    from governance.sources.schema import SOURCES
+
+    if source not in SOURCES:
+        raise typer.BadParameter(f"must be one of {', '.join(SOURCES)}", param_hint="--source")
+    day = _parse_date(as_of) if as_of is not None else _london_today()
+    loaded = load_policy(policy)
+    checks = load_quality_config(quality)
+    plan = resolve_sources(files={source: file}, configs={source: config})[0]
+    result = check_export(
+        plan, loaded.policy, day, checks, RowCountState(state or default_state_path())
+    )
+    report, blocked = result.report, result.blocked_reason
+    table = Table(title=f"Data quality of {file} ({source}) as of {day.isoformat()}")
+    for column in ("check", "severity", "result", "failing", "%", "checked"):
+        table.add_column(
+            column, justify="right" if column in ("failing", "%", "checked") else "left"
+        )
+    for r in report.results:
+        colour = "green" if r.success else ("yellow" if r.severity == "warn" else "red")
+        table.add_row(
+            r.description,
+            r.severity,
+            f"[{colour}]{'passed' if r.success else 'failed'}[/{colour}]",
+            f"{r.unexpected_count:,}",
+            f"{r.unexpected_percent:.2f}",
+            f"{r.element_count:,}",
+        )
+    out.print(table)
+    out.print(f"{result.rows:,} rows, {result.quarantined:,} quarantined", highlight=False)
+    if blocked:
+        err.print(f"[bold red]{source} blocked: {blocked}[/bold red]", highlight=False)
+        raise typer.Exit(3)
+    out.print("[green]passes the gate[/green]")
 
 
 def _london_today() -> date:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from governance.errors import ExportError
+from governance.policy.model import Policy
+from governance.quality.config import QualityConfig, RowCountState
+from governance.quality.expectations import QualityReport
 from governance.sources.config import (
     SOURCES_DIR,
     SourceConfig,
@@ -95,3 +99,52 @@ def read_sources(
         if on_done:
             on_done(f"read {plan.source}: {export.rows:,} rows")
     return results
+
+
+@dataclass
+class QualityCheck:
+    """The data-quality verdict on one export (what `governance validate` and the ingest
+    DAG's task report): counts only, never a value from the export."""
+
+    source: str
+    path: Path
+    report: QualityReport
+    rows: int
+    quarantined: int
+    blocked_reason: str | None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "path": str(self.path),
+            "status": "blocked" if self.blocked_reason else "ok",
+            "blocked_reason": self.blocked_reason,
+            "rows": self.rows,
+            "rows_quarantined": self.quarantined,
+            "checks": [r.to_json() for r in self.report.results],
+        }
+
+
+def check_export(
+    plan: SourcePlan,
+    policy: Policy,
+    as_of: date,
+    quality: QualityConfig,
+    state: RowCountState,
+) -> QualityCheck:
+    """Read one export and run its data-quality checks as of a date."""
+    from governance.policy.engine import evaluate
+    from governance.quality.expectations import unreadable_report, validate_export
+
+    try:
+        export = read_export(plan.path, plan.config)
+    except ExportError as exc:
+        report = unreadable_report(plan.source, exc)
+        return QualityCheck(plan.source, plan.path, report, 0, 0, str(exc))
+    ev = evaluate(export.frame, plan.source, policy, as_of)
+    previous = state.previous(plan.source, as_of)
+    report = validate_export(
+        ev, export.frame, quality, previous_rows=previous[1] if previous else None
+    )
+    blocked = report.blocked_reason() or ev.blocked_reason
+    return QualityCheck(plan.source, plan.path, report, ev.rows, ev.quarantined_rows, blocked)

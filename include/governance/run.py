@@ -8,7 +8,9 @@ started and finished) live in `audit_report.json`.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -26,6 +28,14 @@ from governance.outputs.atomic import atomic_write_text
 from governance.pipeline import SourcePlan
 from governance.policy.engine import Evaluation, evaluate
 from governance.policy.model import LoadedPolicy
+from governance.quality.config import (
+    QualityConfig,
+    RowCountState,
+    default_state_path,
+    load_quality_config,
+)
+from governance.quality.expectations import QualityReport, unreadable_report, validate_export
+from governance.reports.data_quality import DATA_QUALITY_PAGE, render_data_quality
 from governance.sources.reader import read_export
 from governance.sources.schema import SOURCES
 
@@ -40,6 +50,7 @@ class ExportOutcome:
     path: Path
     sha256: str | None = None
     evaluation: Evaluation | None = None
+    quality: QualityReport | None = None
     error: str | None = None
     """Why the export could not be read at all (it is then blocked)."""
 
@@ -47,6 +58,8 @@ class ExportOutcome:
     def blocked_reason(self) -> str | None:
         if self.error is not None:
             return self.error
+        if self.quality is not None and self.quality.blocked_reason():
+            return self.quality.blocked_reason()
         assert self.evaluation is not None
         return self.evaluation.blocked_reason
 
@@ -84,39 +97,56 @@ def run_retention(
     out_dir: Path,
     on_step: Callable[[str], None] | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    quality: QualityConfig | None = None,
+    state_path: Path | None = None,
 ) -> RunResult:
     step = on_step or (lambda _msg: None)
     started = clock()
+    # Great Expectations takes seconds to import: do it while the first export is read.
+    warm_up = threading.Thread(target=importlib.import_module, args=("great_expectations",))
+    warm_up.start()
+    quality = quality or load_quality_config()
+    state = RowCountState(state_path or default_state_path())
     outcomes: list[ExportOutcome] = []
     for plan in sorted(plans, key=lambda p: SOURCES.index(p.source)):
         outcome = ExportOutcome(plan.source, plan.path)
+        outcomes.append(outcome)
         try:
             export = read_export(plan.path, plan.config)
         except ExportError as exc:
             outcome.sha256 = exc.sha256
             outcome.error = str(exc)
-            outcomes.append(outcome)
+            outcome.quality = unreadable_report(plan.source, exc)
             step(f"{plan.source}: blocked, cannot be read")
             continue
         outcome.sha256 = export.sha256
         step(f"read {plan.source}: {export.rows:,} rows")
-        outcome.evaluation = evaluate(export.frame, plan.source, policy.policy, as_of)
+        ev = outcome.evaluation = evaluate(export.frame, plan.source, policy.policy, as_of)
+        previous = state.previous(plan.source, as_of)
+        outcome.quality = validate_export(
+            ev, export.frame, quality, previous_rows=previous[1] if previous else None
+        )
         del export
-        ev = outcome.evaluation
-        state = "blocked" if ev.blocked_reason else "ok"
         step(
             f"decided {plan.source}: {len(ev.decisions):,} decisions, "
-            f"{ev.quarantined_rows:,} quarantined ({state})"
+            f"{ev.quarantined_rows:,} quarantined ({outcome.status})"
         )
-        outcomes.append(outcome)
 
     run_id = run_id_for(as_of, policy.sha256, [(o.source, o.sha256) for o in outcomes])
     files, manifest_rows, hashes = _write_tables(out_dir, outcomes, run_id, policy)
     step(f"wrote manifest: {manifest_rows:,} deletions")
+    page = out_dir / DATA_QUALITY_PAGE
+    atomic_write_text(page, render_data_quality(run_id, as_of, outcomes))
+    files["data_quality"] = page
     audit = _audit_report(run_id, as_of, policy, outcomes, hashes, manifest_rows, started, clock())
     audit_path = out_dir / AUDIT_FILE
     atomic_write_text(audit_path, json.dumps(audit, indent=2, sort_keys=False) + "\n")
     files["audit_report"] = audit_path
+    for o in outcomes:
+        if o.status == "ok" and o.evaluation is not None:
+            state.record(o.source, as_of, o.evaluation.rows, o.sha256)
+    state.save()
+    warm_up.join()
     return RunResult(run_id, as_of, out_dir, outcomes, manifest_rows, files)
 
 
@@ -229,6 +259,8 @@ def _audit_report(
             )
         else:
             doc.update(rows_read=0, rows_quarantined=0, decisions={}, manifest_rows=0)
+        if o.quality is not None:
+            doc["data_quality"] = [r.to_json() for r in o.quality.results]
         exports[o.source] = doc
     blocked = [o.source for o in outcomes if o.status == "blocked"]
     return {
@@ -250,6 +282,7 @@ def _audit_report(
             "sha256": hashes[t.MANIFEST_FILE]["sha256"],
         },
         "outputs": hashes,
+        "data_quality_page": DATA_QUALITY_PAGE,
         "assumptions": policy.policy.assumptions(),
         "tool": {"name": "retention-governance", "version": governance.__version__},
         "started_at": started.isoformat(timespec="seconds"),

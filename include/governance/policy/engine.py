@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -47,6 +48,10 @@ class Evaluation:
     quarantined_rows: int
     max_quarantined_share: float
     breaches: dict[str, int] = field(default_factory=dict)
+    causes: list[Cause] = field(default_factory=list)
+    """Every quarantine cause checked, failing or not, with its scope and test."""
+    derived: dict[str, np.ndarray] = field(default_factory=dict)
+    """Columns computed across rows (coverage, relations) that causes test."""
 
     @property
     def quarantined_share(self) -> float:
@@ -63,26 +68,59 @@ class Evaluation:
         return None
 
 
+@dataclass(frozen=True)
+class Test:
+    """What a quality check asserts about a column, in terms a validator (Great Expectations)
+    can run on the validation frame: `not_null`, `unique`, `in_set` (`values`; a cell that did
+    not parse is never in the set), `at_most` (`limit`, an ISO date), `is_true`, `is_false`.
+    Columns are canonical fields, `invalid__*` markers, or the engine's `derived` columns."""
+
+    kind: Literal["not_null", "unique", "in_set", "at_most", "is_true", "is_false"]
+    column: str
+    values: tuple[str, ...] = ()
+    limit: str | None = None
+
+
+@dataclass
+class Cause:
+    """One quarantine cause: where it is checked (`scope`, None = every row), what it tests,
+    and the rows that fail it."""
+
+    check: str
+    field: str
+    reason: str
+    test: Test
+    scope: Mask | None
+    mask: Mask
+
+
 @dataclass
 class _Causes:
     """Quarantine causes in the order they are reported."""
 
     n: int
-    masks: list[Mask] = field(default_factory=list)
-    fields: list[str] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)
+    items: list[Cause] = field(default_factory=list)
 
-    def add(self, mask: Mask, field_name: str, reason: str) -> None:
-        if mask.any():
-            self.masks.append(mask)
-            self.fields.append(field_name)
-            self.reasons.append(reason)
+    def add(
+        self,
+        check: str,
+        test: Test,
+        scope: Mask | None,
+        failing: Mask,
+        field_name: str,
+        reason: str,
+    ) -> None:
+        mask = failing if scope is None else failing & scope
+        self.items.append(Cause(check, field_name, reason, test, scope, mask))
 
     def any(self) -> Mask:
         out = np.zeros(self.n, dtype=bool)
-        for m in self.masks:
-            out |= m
+        for cause in self.items:
+            out |= cause.mask
         return out
+
+    def present(self) -> list[Cause]:
+        return [c for c in self.items if c.mask.any()]
 
 
 def evaluate(frame: pd.DataFrame, source: str, policy: Policy, as_of: date) -> Evaluation:
@@ -105,46 +143,105 @@ def evaluate(frame: pd.DataFrame, source: str, policy: Policy, as_of: date) -> E
     causes = _Causes(n)
     id_name = ID_FIELD[source]
     blank_id = id_col.isna().to_numpy()
-    causes.add(blank_id, id_name, f"{id_name} is blank")
     causes.add(
+        "id-present", Test("not_null", id_name), None, blank_id, id_name, f"{id_name} is blank"
+    )
+    causes.add(
+        "id-unique",
+        Test("unique", id_name),
+        None,
         id_col.duplicated(keep=False).to_numpy() & ~blank_id,
         id_name,
         f"{id_name} appears more than once in the export",
     )
     for f in fields.values():
         if f.kind is Kind.ENUM:
-            causes.add(_invalid(frame, f.name), f.name, f"{f.name} is not one of its values")
+            causes.add(
+                f"values:{f.name}",
+                Test("in_set", f.name, f.values),
+                None,
+                _invalid(frame, f.name),
+                f.name,
+                f"{f.name} is not one of its values",
+            )
     for f in fields.values():
         if f.kind is Kind.FLAG:
-            causes.add(_invalid(frame, f.name), f.name, f"{f.name} is not a yes or a no")
+            causes.add(
+                f"flag:{f.name}",
+                Test("in_set", f.name, ("Y", "N")),
+                None,
+                _invalid(frame, f.name),
+                f.name,
+                f"{f.name} is not a yes or a no",
+            )
     for check in policy.checks:
-        if check.source == source:
-            mask = _conditions(frame, check.when, fields)
-            column = frame[check.field]
-            if check.allowed is None:  # required: blank (a bad value is reported above)
-                mask &= column.isna().to_numpy() & ~_invalid(frame, check.field)
-            else:
-                mask &= ~column.isin(check.allowed).to_numpy()
-            causes.add(mask, check.field, check.reason)
+        if check.source != source:
+            continue
+        scope = _conditions(frame, check.when, fields)
+        column = frame[check.field]
+        invalid = _invalid(frame, check.field)
+        if check.allowed is None:  # required: blank (a bad value is reported above)
+            causes.add(
+                f"check:{check.id}",
+                Test("not_null", check.field),
+                scope & ~invalid,
+                column.isna().to_numpy(),
+                check.field,
+                check.reason,
+            )
+        else:  # allowed values; blank is not one of them
+            allowed = tuple(check.allowed)
+            causes.add(
+                f"check:{check.id}",
+                Test("in_set", check.field, allowed),
+                scope,
+                (column.notna().to_numpy() & ~column.isin(allowed).to_numpy()) | invalid,
+                check.field,
+                check.reason,
+            )
+            causes.add(
+                f"check:{check.id}:present",
+                Test("not_null", check.field),
+                scope & ~invalid,
+                column.isna().to_numpy(),
+                check.field,
+                check.reason,
+            )
     any_rule = np.zeros(n, dtype=bool)
     for mask in applies.values():
         any_rule |= mask
-    # A record no rule covers is not deleted by omission: it is quarantined for a person to
-    # look at (a bad value above usually explains it, and then it is not repeated).
-    causes.add(~any_rule & ~causes.any(), "", "no rule of the policy applies to this record")
+    # A record no rule covers is not kept or deleted by omission: a person looks at it.
+    derived: dict[str, np.ndarray] = {"covered_by_a_rule": any_rule}
+    causes.add(
+        "rule-coverage",
+        Test("is_true", "covered_by_a_rule"),
+        None,
+        ~any_rule,
+        "",
+        "no rule of the policy applies to this record",
+    )
 
     triggers: dict[str, _Trigger] = {}
     for rule in rules:
-        triggers[rule.id] = _trigger(frame, rule, applies[rule.id], fields, today, causes)
+        triggers[rule.id] = _trigger(
+            frame, rule, applies[rule.id], fields, today, causes, derived, policy
+        )
     base_quarantine = causes.any()
     for rule in rules:
         t = triggers[rule.id]
-        if t.target is not None:
-            on = applies[rule.id] & (t.target >= 0)
-            hit = np.zeros(n, dtype=bool)
-            hit[on] = base_quarantine[t.target[on]]
+        if t.target is not None and rule.related is not None:
+            has = t.target >= 0
+            target_ok = np.ones(n, dtype=bool)
+            target_ok[has] = ~base_quarantine[t.target[has]]
+            column = f"related_not_quarantined:{rule.id}"
+            derived[column] = target_ok
             causes.add(
-                hit, rule.related.field if rule.related else "", "points at a quarantined person"
+                f"{rule.id}:related-not-quarantined",
+                Test("is_true", column),
+                applies[rule.id] & has,
+                ~target_ok,
+                rule.related.field,
+                "points at a quarantined person",
             )
     quarantined = causes.any()
 
@@ -165,6 +262,8 @@ def evaluate(frame: pd.DataFrame, source: str, policy: Policy, as_of: date) -> E
         rows=n,
         decisions=decisions,
         quarantine=_quarantine_table(rows, ids, causes),
+        causes=causes.items,
+        derived=derived,
         quarantined_rows=int(quarantined.sum()),
         max_quarantined_share=policy.gate.max_quarantined_share,
         breaches=breaches,
@@ -232,6 +331,8 @@ def _trigger(
     fields: dict,  # type: ignore[type-arg]
     today: np.datetime64,
     causes: _Causes,
+    derived: dict[str, np.ndarray],
+    policy: Policy,
 ) -> _Trigger:
     """The trigger date of `rule` for every record it applies to, adding the quarantine
     causes that make it impossible to date a record."""
@@ -240,13 +341,18 @@ def _trigger(
     if trig.of == "self":
         for name in trig.happened_when:
             causes.add(
-                applies & frame[name].isna().to_numpy() & ~_invalid(frame, name),
+                f"{rule.id}:{name}:present",
+                Test("not_null", name),
+                applies & ~_invalid(frame, name),
+                frame[name].isna().to_numpy(),
                 name,
                 f"{name} is blank ({rule.id} needs it)",
             )
         happened = applies & _conditions(frame, trig.happened_when, fields)
-        when_dates, needed_bad = _trigger_dates(frame, trig.fields, happened, rule, causes)
-        _future(happened & ~needed_bad, when_dates, today, trig.describe(), rule, causes)
+        when_dates, needed_bad, column = _trigger_dates(
+            frame, trig.fields, happened, rule, causes, derived
+        )
+        _future(happened & ~needed_bad, when_dates, column, today, rule, causes)
         when_dates = np.where(happened, when_dates, np.datetime64("NaT"))
         return _Trigger(happened=happened, date=when_dates)
 
@@ -261,19 +367,37 @@ def _trigger(
     found = pc.index_in(ref_ids, value_set=lookup).to_numpy(zero_copy_only=False)
     found = np.nan_to_num(found.astype("float64"), nan=-1).astype(np.int64)
     target = np.where(found >= 0, positions[np.maximum(found, 0)], -1)
+    has = target >= 0
+    linked = ref.notna().to_numpy()
 
-    causes.add(applies & ref.isna().to_numpy(), link, f"{link} is blank ({rule.id} needs it)")
     causes.add(
-        applies & ref.notna().to_numpy() & (target < 0),
+        f"{rule.id}:{link}:present",
+        Test("not_null", link),
+        applies,
+        ~linked,
+        link,
+        f"{link} is blank ({rule.id} needs it)",
+    )
+    column = f"related_found:{rule.id}"
+    derived[column] = has
+    causes.add(
+        f"{rule.id}:related-found",
+        Test("is_true", column),
+        applies & linked,
+        ~has,
         link,
         f"{link} points at a person missing from the export",
     )
     must = _conditions(frame, rule.related.must_be, fields)
     valid_target = np.zeros(n, dtype=bool)
-    has = target >= 0
     valid_target[has] = must[target[has]]
+    column = f"related_kind:{rule.id}"
+    derived[column] = valid_target | ~has
     causes.add(
-        applies & has & ~valid_target,
+        f"{rule.id}:related-kind",
+        Test("is_true", column),
+        applies & has,
+        ~valid_target,
         link,
         f"{link} points at a person who is not {_describe(rule.related.must_be)}",
     )
@@ -285,52 +409,77 @@ def _trigger(
     happened[ok] = target_happened_all[target[ok]]
     when_dates = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
     when_dates[happened] = target_dates_all[target[happened]]
+    column = f"trigger:{rule.id}"
+    derived[column] = when_dates
     causes.add(
-        happened & np.isnat(when_dates),
+        f"{rule.id}:related-trigger:present",
+        Test("not_null", column),
+        happened,
+        np.isnat(when_dates),
         link,
         f"the related person's {trig.field} is blank or not a date",
     )
-    _future(happened, when_dates, today, trig.describe(), rule, causes)
-    held_all = frame["legal_hold"].to_numpy(dtype=bool) if "legal_hold" in frame else None
+    _future(happened, when_dates, column, today, rule, causes)
+    held_all = frame[policy.legal_hold.field].to_numpy(dtype=bool)
     target_held = np.zeros(n, dtype=bool)
-    if held_all is not None:
-        target_held[has] = held_all[target[has]]
+    target_held[has] = held_all[target[has]]
     return _Trigger(happened=happened, date=when_dates, target=target, target_held=target_held)
 
 
 def _trigger_dates(
-    frame: pd.DataFrame, names: list[str], happened: Mask, rule: Rule, causes: _Causes
-) -> tuple[np.ndarray, Mask]:
+    frame: pd.DataFrame,
+    names: list[str],
+    happened: Mask,
+    rule: Rule,
+    causes: _Causes,
+    derived: dict[str, np.ndarray],
+) -> tuple[np.ndarray, Mask, str]:
     """The trigger date (latest of `names`); records whose date is needed but blank or
-    invalid are quarantined. Returns the dates and the mask of such records."""
+    invalid are quarantined. Returns the dates, the mask of such records and the column
+    the dates are validated in."""
     bad_any = np.zeros(len(frame), dtype=bool)
     latest = np.full(len(frame), np.datetime64("NaT"), dtype="datetime64[s]")
     for name in names:
-        invalid = happened & _invalid(frame, name)
-        causes.add(invalid, name, f"{name} is not a date ({rule.id} needs it)")
-        bad_any |= invalid
+        invalid = _invalid(frame, name)
+        causes.add(
+            f"{rule.id}:{name}:parses",
+            Test("is_false", INVALID_PREFIX + name),
+            happened,
+            invalid,
+            name,
+            f"{name} is not a date ({rule.id} needs it)",
+        )
+        bad_any |= happened & invalid
         latest = np.fmax(latest, _dates(frame, name))
-    blank = happened & np.isnat(latest) & ~bad_any
     label = " and ".join(names)
+    column = names[0] if len(names) == 1 else f"trigger:{rule.id}"
+    if len(names) > 1:
+        derived[column] = latest
     causes.add(
-        blank,
+        f"{rule.id}:trigger:present",
+        Test("not_null", column),
+        happened & ~bad_any,
+        np.isnat(latest),
         names[0] if len(names) == 1 else label,
         f"{label} {'is' if len(names) == 1 else 'are'} blank ({rule.id} needs it)",
     )
-    return latest, bad_any | blank
+    return latest, bad_any | (happened & np.isnat(latest)), column
 
 
 def _future(
-    happened: Mask,
+    scope: Mask,
     dates: np.ndarray,
+    column: str,
     today: np.datetime64,
-    label: str,
     rule: Rule,
     causes: _Causes,
 ) -> None:
-    future = happened & ~np.isnat(dates) & (dates > today)
+    label = rule.trigger.describe()
     causes.add(
-        future,
+        f"{rule.id}:trigger:not-future",
+        Test("at_most", column, limit=str(today.astype("datetime64[D]"))),
+        scope,
+        ~np.isnat(dates) & (dates > today),
         rule.trigger.field or label,
         f"{label} is after the as-of date although the record says it has happened",
     )
@@ -389,7 +538,7 @@ class _Decisions:
         codes = np.array(
             [
                 self.code(f"{field}: {reason}" if field else reason)
-                for field, reason in zip(causes.fields, causes.reasons, strict=True)
+                for field, reason in ((c.field, c.reason) for c in causes.items)
             ],
             dtype=np.int32,
         )
@@ -491,24 +640,25 @@ def _rule_decisions(
 
 def _first_cause(causes: _Causes) -> np.ndarray:
     first = np.full(causes.n, -1, dtype=np.int64)
-    for i, mask in enumerate(causes.masks):
-        first[(first < 0) & mask] = i
+    for i, cause in enumerate(causes.items):
+        first[(first < 0) & cause.mask] = i
     return first
 
 
 def _quarantine_table(rows: np.ndarray, ids: pa.Array, causes: _Causes) -> pd.DataFrame:
     """One row per (record, field, reason), in row order then cause order."""
-    pos = [np.flatnonzero(m) for m in causes.masks]
+    items = causes.items
+    pos = [np.flatnonzero(c.mask) for c in items]
     if not pos:
         return pd.DataFrame({c: pd.Series([], dtype="str") for c in QUARANTINE_COLUMNS})
     all_pos = np.concatenate(pos)
     cause = np.concatenate([np.full(len(p), i, dtype=np.int32) for i, p in enumerate(pos)])
     order = np.lexsort((cause, all_pos))
     all_pos, cause = all_pos[order], cause[order]
-    fields = list(dict.fromkeys(causes.fields))
-    reasons = list(dict.fromkeys(causes.reasons))
-    field_code = np.array([fields.index(f) for f in causes.fields], dtype=np.int32)[cause]
-    reason_code = np.array([reasons.index(r) for r in causes.reasons], dtype=np.int32)[cause]
+    fields = list(dict.fromkeys(c.field for c in items))
+    reasons = list(dict.fromkeys(c.reason for c in items))
+    field_code = np.array([fields.index(c.field) for c in items], dtype=np.int32)[cause]
+    reason_code = np.array([reasons.index(c.reason) for c in items], dtype=np.int32)[cause]
     # A reason can repeat across rules for the same record: keep one line.
     key = np.stack([all_pos, field_code, reason_code], axis=1)
     _, keep = np.unique(key, axis=0, return_index=True)

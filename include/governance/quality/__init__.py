@@ -1,0 +1,1 @@
+"""Data quality: the expectation suites (Great Expectations) in front of every deletion."""

@@ -1,0 +1,1 @@
+"""Reports for people: the data-quality page (HTML, self-contained, printable)."""

@@ -1,0 +1,38 @@
+"""The run's data-quality page: every expectation per export, readable offline."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+DATA_QUALITY_PAGE = "data_quality.html"
+
+_env = Environment(
+    loader=PackageLoader("governance.reports", "templates"),
+    autoescape=select_autoescape(["html", "j2"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def render_data_quality(run_id: str, as_of: date, outcomes: list[Any]) -> str:
+    exports = []
+    for o in outcomes:
+        results = o.quality.results if o.quality is not None else []
+        ev = o.evaluation
+        exports.append(
+            {
+                "source": o.source,
+                "status": o.status,
+                "blocked_reason": o.blocked_reason,
+                "rows": ev.rows if ev is not None else 0,
+                "quarantined": ev.quarantined_rows if ev is not None else 0,
+                "share": ev.quarantined_share if ev is not None else 0.0,
+                "results": results,
+                "failed": sum(not r.success for r in results),
+            }
+        )
+    template = _env.get_template("data_quality.html.j2")
+    return template.render(run_id=run_id, as_of=as_of.isoformat(), exports=exports)
