@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -50,6 +50,8 @@ class Expectation:
     checks: list[str]
     engine_count: int | None
     """Rows the engine quarantines for these checks (block), or marks invalid (warn)."""
+    checked: int = 0
+    """Rows the expectation really checks (its scope)."""
     min_rows: int | None = None
 
 
@@ -157,6 +159,7 @@ def build_expectations(
                 scope=scope,
                 checks=[c.check for c in causes],
                 engine_count=int(union.sum()),
+                checked=ev.rows if scope is None else int(scope.sum()),
             )
         )
     for name in config.warn_fields:
@@ -172,6 +175,7 @@ def build_expectations(
                     scope=None,
                     checks=[f"warn:{name}"],
                     engine_count=int(frame[INVALID_PREFIX + name].sum()),
+                    checked=ev.rows,
                 )
             )
     if previous_rows is not None:
@@ -357,9 +361,9 @@ def run_expectations(
         else:
             wanted = kind == "is_true"
             gx_expectations.append(gxe.ExpectColumnValuesToBeInSet(value_set=[wanted], **kwargs))
-    suite = context.suites.add(gx.ExpectationSuite(name=f"{source}_quality"))
-    for expectation in gx_expectations:
-        suite.add_expectation(expectation)
+    suite = context.suites.add(
+        gx.ExpectationSuite(name=f"{source}_quality", expectations=gx_expectations)
+    )
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=f"{source}_validation", data=batch, suite=suite)
     )
@@ -387,7 +391,7 @@ def run_expectations(
         else:
             # Out-of-scope rows hold neutral values: count what was really checked.
             unexpected = int(body.get("unexpected_count") or 0)
-            element = len(vframe) if exp.scope is None else int(exp.scope.sum())
+            element = exp.checked
             percent = 100.0 * unexpected / element if element else 0.0
         rows = None
         if detail and exp.test is not None:
@@ -417,6 +421,16 @@ def _index_rows(index_list: list[Any]) -> list[int]:
     return rows
 
 
+def prepare(
+    ev: Evaluation, frame: pd.DataFrame, config: QualityConfig, previous_rows: int | None
+) -> tuple[pd.DataFrame, list[Expectation]]:
+    """The validation frame and the expectations, without their (row-sized) scopes: what
+    `run_expectations` needs, small enough to hand to another process."""
+    expectations = build_expectations(ev, frame, config, previous_rows)
+    vframe = validation_frame(ev, frame, expectations)
+    return vframe, [replace(e, scope=None) for e in expectations]
+
+
 def validate_export(
     ev: Evaluation,
     frame: pd.DataFrame,
@@ -424,6 +438,11 @@ def validate_export(
     previous_rows: int | None = None,
     detail: bool = False,
 ) -> QualityReport:
-    expectations = build_expectations(ev, frame, config, previous_rows)
-    vframe = validation_frame(ev, frame, expectations)
+    vframe, expectations = prepare(ev, frame, config, previous_rows)
     return run_expectations(ev.source, vframe, expectations, detail=detail)
+
+
+def warm_up() -> None:
+    """Import Great Expectations (it takes seconds) ahead of the first validation."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations  # noqa: F401
