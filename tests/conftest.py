@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import subprocess
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -61,6 +63,16 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+def governance(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the `governance` command line in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, "-m", "governance.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def crm_row(**changes: str) -> dict[str, str]:

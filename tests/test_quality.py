@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from governance.quality.expectations import build_expectations, validate_export
 from governance.sample_data import write_sample_exports
 from governance.sources.config import default_config
 from governance.sources.reader import read_export
+from tests.conftest import governance
 
 AS_OF = date(2026, 11, 30)
 
@@ -120,15 +119,6 @@ def test_row_count_expectation_blocks_a_halved_export(noisy: dict[str, Path]) ->
 
 
 # --- scenarios, through the command line ------------------------------------------------
-
-
-def governance(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "governance.cli", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def run(exports: dict[str, Path], out: Path, as_of: str = "2026-11-30") -> dict:  # type: ignore[type-arg]

@@ -6,7 +6,6 @@ import csv
 import hashlib
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import yaml
 
 from governance.policy.model import DEFAULT_POLICY
 from governance.sample_data import write_sample_exports
+from tests.conftest import governance
 
 AS_OF = "2026-11-30"
 OUTPUTS = (
@@ -23,15 +23,6 @@ OUTPUTS = (
     "consent_actions.csv",
     "quarantine.csv",
 )
-
-
-def governance(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "governance.cli", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def run(exports: dict[str, Path], out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
