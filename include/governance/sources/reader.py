@@ -137,9 +137,10 @@ def read_raw_csv(path: Path, data: bytes, config: SourceConfig) -> RawExport:
     )
     read = pacsv.ReadOptions(
         skip_rows=config.skip_rows,
-        encoding=config.encoding,
+        # pyarrow reads UTF-8 natively only when told "utf8"; any other spelling goes
+        # through a (much slower) Python transcoder.
+        encoding="utf8" if codecs.lookup(config.encoding).name == "utf-8" else config.encoding,
         use_threads=True,
-        block_size=16 << 20,
     )
     convert = pacsv.ConvertOptions(
         column_types={name: pa.string() for name in header},
