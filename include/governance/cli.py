@@ -191,7 +191,14 @@ def run(
     )
     with reporter(2 * len(plan) + 1) as progress:
         result = run_retention(
-            plan, loaded, day, out_dir, on_step=progress.step, quality=checks, state_path=state
+            plan,
+            loaded,
+            day,
+            out_dir,
+            on_step=progress.step,
+            quality=checks,
+            state_path=state,
+            trigger={"kind": "command line"},
         )
 
     table = Table(

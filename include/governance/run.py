@@ -103,7 +103,12 @@ def run_retention(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     quality: QualityConfig | None = None,
     state_path: Path | None = None,
+    trigger: dict[str, Any] | None = None,
+    record_state: bool = True,
 ) -> RunResult:
+    """Read, decide, validate and write one run. `trigger` (who asked for an ad hoc run and
+    why) goes into the audit report; a dry run (`record_state=False`) leaves the row-count
+    history as it was."""
     step = on_step or (lambda _msg: None)
     started = clock()
     # Great Expectations takes seconds to import: let that overlap with the first read.
@@ -143,13 +148,15 @@ def run_retention(
     atomic_write_text(page, render_data_quality(run_id, as_of, outcomes))
     files["data_quality"] = page
     audit = _audit_report(run_id, as_of, policy, outcomes, hashes, manifest_rows, started, clock())
+    audit["trigger"] = trigger or {"kind": "library call"}
     audit_path = out_dir / AUDIT_FILE
     atomic_write_text(audit_path, json.dumps(audit, indent=2, sort_keys=False) + "\n")
     files["audit_report"] = audit_path
-    for o in outcomes:
-        if o.status == "ok" and o.evaluation is not None:
-            state.record(o.source, as_of, o.evaluation.rows, o.sha256)
-    state.save()
+    if record_state:
+        for o in outcomes:
+            if o.status == "ok" and o.evaluation is not None:
+                state.record(o.source, as_of, o.evaluation.rows, o.sha256)
+        state.save()
     return RunResult(run_id, as_of, out_dir, outcomes, manifest_rows, files)
 
 

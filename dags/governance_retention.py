@@ -1,0 +1,56 @@
+"""
+### Governance retention evaluation
+
+Runs when every source's export has been ingested and validated (its asset updated).
+Applies the retention policy as of the run's date in Europe/London and writes, under
+`$GOVERNANCE_OUTPUT_DIR/scheduled/<as_of>/` (default `$AIRFLOW_HOME/governance/...`):
+the deletion manifest and its checksum, decisions, review queue, consent actions,
+quarantine list, data-quality page and audit report. A rerun for the same date replaces
+its own outputs.
+
+The task fails when an export turns out blocked (its rows never reach the manifest).
+Its XCom holds the run id, paths and counts: no personal data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk import dag, get_current_context, task
+
+from governance.airflow_support import (
+    DEFAULT_ARGS,
+    START,
+    export_asset,
+    sources,
+    without_retry_on_bad_data,
+)
+
+
+@dag(
+    dag_id="governance_retention",
+    schedule=[export_asset(source) for source in sources()],
+    start_date=START,
+    catchup=False,
+    doc_md=__doc__,
+    tags=["governance", "retention"],
+    default_args=DEFAULT_ARGS,
+    max_active_runs=1,
+)
+def retention() -> None:
+    @task
+    def evaluate() -> dict[str, Any]:
+        """Decide every record, write the manifest and reports for the run's date."""
+        from governance.orchestration import evaluate, london_date, scheduled_folder
+
+        context: Any = get_current_context()
+        when = context.get("logical_date") or context["dag_run"].run_after
+        as_of = london_date(when)
+        return without_retry_on_bad_data(
+            evaluate, as_of, scheduled_folder(as_of), trigger={"kind": "scheduled"}
+        )
+
+    evaluate()
+
+
+retention()
