@@ -8,7 +8,7 @@ ROWS   ?= 2000
 SEED   ?= 7
 AS_OF  ?= 2026-11-30
 
-.PHONY: setup demo demo-airflow test lint typecheck unit bench constraints sample-include clean
+.PHONY: setup demo demo-airflow airflow test lint typecheck unit bench constraints sample-include clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,10 @@ demo-airflow: .SHELLFLAGS := -o pipefail -c
 demo-airflow: setup
 	$(BIN)/python scripts/airflow_chain.py --home build/airflow-demo --as-of $(AS_OF) \
 		--adhoc "Data team" "demo run" 2>&1 | grep -v '^[0-9-]*T[0-9:.]*Z \['
+
+# Airflow standalone on SQLite with this project's DAGs; prints the URL and login.
+airflow: setup
+	scripts/airflow_standalone.sh
 
 lint: setup
 	$(BIN)/ruff check .
