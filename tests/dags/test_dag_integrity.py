@@ -67,3 +67,23 @@ def test_dag_files_do_not_import_heavy_libraries_at_parse_time() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
     assert proc.stdout.strip().splitlines()[-1:] in ([], [""])
+
+
+def test_dags_have_an_owner(dagbag) -> None:  # type: ignore[no-untyped-def]
+    for dag_id, dag in dagbag.dags.items():
+        assert {task.owner for task in dag.tasks} == {"data-governance"}, dag_id
+
+
+@pytest.mark.parametrize("path", sorted(DAGS.glob("*.py")), ids=lambda p: p.name)
+def test_each_dag_file_parses_in_under_half_a_second(path: Path) -> None:
+    code = (
+        "import runpy, sys, time, airflow.sdk, pendulum\n"
+        "t = time.perf_counter()\n"
+        f"runpy.run_path({str(path)!r})\n"
+        "print(time.perf_counter() - t)\n"
+    )
+    env = {**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert float(proc.stdout.strip().splitlines()[-1]) < 0.5
