@@ -18,11 +18,19 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 	@echo "setup: .venv ready; the console script is $(BIN)/governance"
 
+demo: SHELL := /bin/bash
+demo: .SHELLFLAGS := -o pipefail -c
 demo: setup
 	$(BIN)/governance sample-data --out $(DEMO)/exports --rows $(ROWS) --seed $(SEED) --as-of $(AS_OF)
 	$(BIN)/governance run --crm $(DEMO)/exports/crm.csv --hr $(DEMO)/exports/hr.csv \
-		--recruitment $(DEMO)/exports/recruitment.csv --as-of $(AS_OF) --out $(DEMO)/run; \
+		--recruitment $(DEMO)/exports/recruitment.csv --as-of $(AS_OF) --out $(DEMO)/run \
+		--state $(DEMO)/state.json; \
 		status=$$?; test $$status -eq 0 -o $$status -eq 3
+	@echo
+	@echo "The same chain through Airflow (dag.test() on a throwaway SQLite home):"
+	$(BIN)/python scripts/airflow_chain.py --home $(DEMO)/airflow --as-of $(AS_OF) \
+		--landing $(DEMO)/exports --adhoc "Data team" "demo run" 2>&1 \
+		| grep -v '^[0-9-]*T[0-9:.]*Z \['
 	@echo
 	@echo "Demo outputs ($(abspath $(DEMO))):"
 	@echo "  sample exports    : $(abspath $(DEMO))/exports/"
@@ -31,7 +39,9 @@ demo: setup
 	@echo "  review queue      : $(abspath $(DEMO))/run/review_queue.csv"
 	@echo "  consent actions   : $(abspath $(DEMO))/run/consent_actions.csv"
 	@echo "  quarantine list   : $(abspath $(DEMO))/run/quarantine.csv"
+	@echo "  data quality page : $(abspath $(DEMO))/run/data_quality.html"
 	@echo "  audit report      : $(abspath $(DEMO))/run/audit_report.json"
+	@echo "  Airflow runs      : $(abspath $(DEMO))/airflow/outputs/ (scheduled/ and adhoc/)"
 
 # The same chain through Airflow itself: dag.test() of ingestion, evaluation and an ad hoc
 # review on a throwaway AIRFLOW_HOME (SQLite), reading the committed sample exports.
