@@ -47,6 +47,14 @@ StateFile = Annotated[
         help="Row counts of earlier accepted exports (default: $GOVERNANCE_HOME/state.json).",
     ),
 ]
+DbUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Governance store (SQLAlchemy URL; default $GOVERNANCE_DB_URL, else SQLite in "
+        "$GOVERNANCE_HOME).",
+    ),
+]
 SourceConfigFile = Annotated[
     Path | None,
     typer.Option(dir_okay=False, help="Source config YAML (default: the shipped one)."),
@@ -167,6 +175,7 @@ def run(
     recruitment_config: SourceConfigFile = None,
     quality: QualityFile = None,
     state: StateFile = None,
+    db: DbUrl = None,
 ) -> None:
     """Apply the retention policy and write decisions, the deletion manifest, the review
     queue, consent actions, the quarantine list and the audit report into --out.
@@ -199,6 +208,7 @@ def run(
             quality=checks,
             state_path=state,
             trigger={"kind": "command line"},
+            db_url=db,
         )
 
     table = Table(
@@ -306,6 +316,25 @@ def validate(
         err.print(f"[bold red]{source} blocked: {blocked}[/bold red]", highlight=False)
         raise typer.Exit(3)
     out.print("[green]passes the gate[/green]")
+
+
+audit_app = typer.Typer(help="The tamper-evident audit trail of the governance store.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(db: DbUrl = None) -> None:
+    """Check every link of the audit trail; report the first broken one (exit 1)."""
+    from governance.store.db import engine_for
+    from governance.store.recorder import verify_trail
+
+    result = verify_trail(engine_for(db))
+    if result.ok:
+        out.print(f"audit trail intact: {result.events:,} events", highlight=False)
+        return
+    where = f"event #{result.broken_at}" if result.broken_at is not None else "the trail"
+    err.print(f"audit trail broken at {where}: {result.problem}", highlight=False, markup=False)
+    raise typer.Exit(1)
 
 
 def _london_today() -> date:

@@ -42,6 +42,8 @@ from governance.quality.expectations import (
 from governance.reports.data_quality import DATA_QUALITY_PAGE, render_data_quality
 from governance.sources.reader import read_export
 from governance.sources.schema import SOURCES
+from governance.store.db import engine_for
+from governance.store.recorder import record_run
 
 AUDIT_FILE = "audit_report.json"
 EXIT_OK = 0
@@ -105,6 +107,7 @@ def run_retention(
     state_path: Path | None = None,
     trigger: dict[str, Any] | None = None,
     record_state: bool = True,
+    db_url: str | None = None,
 ) -> RunResult:
     """Read, decide, validate and write one run. `trigger` (who asked for an ad hoc run and
     why) goes into the audit report; a dry run (`record_state=False`) leaves the row-count
@@ -142,7 +145,8 @@ def run_retention(
         )
 
     run_id = run_id_for(as_of, policy.sha256, [(o.source, o.sha256) for o in outcomes])
-    files, manifest_rows, hashes = _write_tables(out_dir, outcomes, run_id, policy)
+    files, manifest, hashes = _write_tables(out_dir, outcomes, run_id, policy)
+    manifest_rows = manifest.num_rows
     step(f"wrote manifest: {manifest_rows:,} deletions")
     page = out_dir / DATA_QUALITY_PAGE
     atomic_write_text(page, render_data_quality(run_id, as_of, outcomes))
@@ -152,6 +156,12 @@ def run_retention(
     audit_path = out_dir / AUDIT_FILE
     atomic_write_text(audit_path, json.dumps(audit, indent=2, sort_keys=False) + "\n")
     files["audit_report"] = audit_path
+    # Every run goes into the store and its audit trail; a dry run's manifest is not one
+    # to act on, so its items are not kept, and it leaves the row-count history alone.
+    new = record_run(
+        engine_for(db_url), audit, _manifest_items(manifest) if record_state else [], out_dir
+    )
+    step("recorded the run in the governance store" if new else "run already in the store")
     if record_state:
         for o in outcomes:
             if o.status == "ok" and o.evaluation is not None:
@@ -188,7 +198,7 @@ def _quarantine_table(outcomes: list[ExportOutcome]) -> pa.Table:
 
 def _write_tables(
     out_dir: Path, outcomes: list[ExportOutcome], run_id: str, policy: LoadedPolicy
-) -> tuple[dict[str, Path], int, dict[str, dict[str, Any]]]:
+) -> tuple[dict[str, Path], pa.Table, dict[str, dict[str, Any]]]:
     out_dir.mkdir(parents=True, exist_ok=True)
     decisions = _decisions_table(outcomes)
     kind = decisions.column("decision")
@@ -221,7 +231,18 @@ def _write_tables(
     files["deletion_manifest_sha256"] = t.write_checksum(
         files["deletion_manifest"], hashes[t.MANIFEST_FILE]["sha256"]
     )
-    return files, n, hashes
+    return files, manifest, hashes
+
+
+def _manifest_items(manifest: pa.Table) -> list[dict[str, Any]]:
+    table = manifest.select(
+        ["source_system", "source_record_id", "rule_id", "trigger_date", "due_date"]
+    )
+    table = table.rename_columns(["source", "record_id", "rule_id", "trigger_date", "due_date"])
+    table = table.set_column(3, "trigger_date", table.column(3).cast(pa.date32()))
+    table = table.set_column(4, "due_date", table.column(4).cast(pa.date32()))
+    items: list[dict[str, Any]] = table.to_pylist()
+    return items
 
 
 def _counts(ev: Evaluation) -> dict[str, dict[str, int]]:

@@ -1,0 +1,58 @@
+"""Connecting to the store and migrating it.
+
+The store is a SQLAlchemy URL: `$GOVERNANCE_DB_URL`, else an SQLite file
+`$GOVERNANCE_HOME/governance.db` (the embedded default). PostgreSQL works through
+`postgresql+psycopg://...`. Every connection first brings the schema up to date with the
+Alembic migrations shipped in the package.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+
+from governance.quality.config import default_state_path
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def default_url() -> str:
+    url = os.environ.get("GOVERNANCE_DB_URL")
+    if url:
+        return url
+    path = default_state_path().parent / "governance.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def engine_for(url: str | None = None) -> Engine:
+    """An engine on the store, migrated to the latest schema."""
+    engine = create_engine(url or default_url())
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+    upgrade(engine)
+    return engine
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def upgrade(engine: Engine) -> None:
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")

@@ -1,0 +1,156 @@
+"""The governance store: idempotent runs and a tamper-evident audit trail (SQLite)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, func, select, update
+
+from governance.sample_data import write_sample_exports
+from governance.store.db import engine_for
+from governance.store.models import AuditEvent, InputFile, ManifestItem, Run
+from governance.store.recorder import append_event, record_run, verify_trail
+from tests.conftest import governance
+
+
+def audit_doc(run_id: str = "20261130-abc") -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "as_of": "2026-11-30",
+        "status": "ok",
+        "policy": {"version": "v1", "sha256": "p" * 64},
+        "manifest": {"rows": 1, "sha256": "m" * 64},
+        "started_at": "2026-11-30T06:00:00+00:00",
+        "finished_at": "2026-11-30T06:00:05+00:00",
+        "trigger": {"kind": "command line"},
+        "exports": {
+            "crm": {
+                "file": "crm.csv",
+                "sha256": "c" * 64,
+                "rows_read": 10,
+                "rows_quarantined": 0,
+                "status": "ok",
+                "blocked_reason": None,
+                "decisions": {"ENQUIRY-3M": {"delete": 1, "retain": 9}},
+            }
+        },
+    }
+
+
+MANIFEST = [
+    {
+        "source": "crm",
+        "record_id": "CRM-1",
+        "rule_id": "ENQUIRY-3M",
+        "trigger_date": None,
+        "due_date": __import__("datetime").date(2026, 1, 1),
+    }
+]
+
+
+def count(engine: Any, table: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def test_a_rerun_is_recognised_and_writes_nothing(tmp_path: Path) -> None:
+    engine = engine_for(f"sqlite:///{tmp_path / 'g.db'}")
+    assert record_run(engine, audit_doc(), MANIFEST) is True
+    assert record_run(engine, audit_doc(), MANIFEST) is False
+    assert (count(engine, Run), count(engine, InputFile), count(engine, ManifestItem)) == (1, 1, 1)
+    assert count(engine, AuditEvent) == 2  # manifest written, run recorded
+    assert verify_trail(engine).ok
+
+
+def _record(url: str) -> bool:
+    return record_run(engine_for(url), audit_doc("20261130-race"), MANIFEST)
+
+
+def test_two_identical_runs_at_once_record_one(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    engine_for(url)  # migrate once, as a deployment does
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        results = pool.map(_record, [url, url])
+    assert sorted(results) == [False, True]
+    engine = engine_for(url)
+    assert count(engine, Run) == 1 and count(engine, ManifestItem) == 1
+    assert verify_trail(engine).ok
+
+
+def _append_many(url: str) -> None:
+    engine = engine_for(url)
+    for i in range(20):
+        with engine.begin() as conn:
+            append_event(conn, "review decided", {"n": i})
+
+
+def test_concurrent_writers_keep_one_unbroken_chain(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    engine_for(url)
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(_append_many, [url, url])
+    engine = engine_for(url)
+    result = verify_trail(engine)
+    assert result.ok and result.events == 40
+
+
+@pytest.fixture
+def trail(tmp_path: Path) -> Any:
+    engine = engine_for(f"sqlite:///{tmp_path / 'g.db'}")
+    record_run(engine, audit_doc("run-a"), MANIFEST)
+    record_run(engine, audit_doc("run-b"), [])
+    assert verify_trail(engine).ok
+    return engine
+
+
+def test_an_edited_event_is_the_first_broken_link(trail: Any) -> None:
+    with trail.begin() as conn:
+        conn.execute(update(AuditEvent).where(AuditEvent.seq == 2).values(actor="mallory"))
+    result = verify_trail(trail)
+    assert (result.ok, result.broken_at) == (False, 2)
+    assert "changed" in (result.problem or "")
+
+
+def test_a_deleted_event_breaks_the_next_link(trail: Any) -> None:
+    with trail.begin() as conn:
+        conn.execute(delete(AuditEvent).where(AuditEvent.seq == 2))
+    result = verify_trail(trail)
+    assert (result.ok, result.broken_at) == (False, 3)
+
+
+def test_a_removed_last_event_is_caught_by_its_run(trail: Any) -> None:
+    with trail.begin() as conn:
+        last = conn.execute(select(func.max(AuditEvent.seq))).scalar_one()
+        conn.execute(delete(AuditEvent).where(AuditEvent.seq == last))
+    result = verify_trail(trail)
+    assert not result.ok and "run-b" in (result.problem or "")
+
+
+def test_the_command_line_records_runs_and_verifies_the_trail(tmp_path: Path) -> None:
+    exports = write_sample_exports(tmp_path / "in", rows=200, seed=3)
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    args = [f"--{s}={p}" for s, p in exports.items()]
+    for _ in range(2):
+        proc = governance(
+            "run", *args, "--as-of", "2026-11-30", "--out", str(tmp_path / "o"), "--db", url
+        )
+        assert proc.returncode == 0, proc.stderr
+    assert "run already in the store" in proc.stderr
+    engine = engine_for(url)
+    audit = json.loads((tmp_path / "o" / "audit_report.json").read_text())
+    with engine.connect() as conn:
+        run = conn.execute(select(Run)).one()
+        assert run.run_id == audit["run_id"] and run.trigger_kind == "command line"
+        items = conn.execute(select(func.count()).select_from(ManifestItem)).scalar_one()
+    assert items == audit["manifest"]["rows"]
+    ok = governance("audit", "verify", "--db", url)
+    assert ok.returncode == 0 and "audit trail intact" in ok.stdout
+    with engine.begin() as conn:
+        conn.execute(update(AuditEvent).where(AuditEvent.seq == 1).values(detail="{}"))
+    broken = governance("audit", "verify", "--db", url)
+    assert broken.returncode == 1
+    assert "audit trail broken at event #1" in broken.stderr
