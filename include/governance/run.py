@@ -159,7 +159,7 @@ def run_retention(
     # Every run goes into the store and its audit trail; a dry run's manifest is not one
     # to act on, so its items are not kept, and it leaves the row-count history alone.
     new = record_run(
-        engine_for(db_url), audit, _manifest_items(manifest) if record_state else [], out_dir
+        engine_for(db_url), audit, _manifest_items(manifest) if record_state else None, out_dir
     )
     step("recorded the run in the governance store" if new else "run already in the store")
     if record_state:
@@ -234,15 +234,12 @@ def _write_tables(
     return files, manifest, hashes
 
 
-def _manifest_items(manifest: pa.Table) -> list[dict[str, Any]]:
+def _manifest_items(manifest: pa.Table) -> pa.Table:
+    """The manifest's rows as the store keeps them (ids and dates only)."""
     table = manifest.select(
         ["source_system", "source_record_id", "rule_id", "trigger_date", "due_date"]
     )
-    table = table.rename_columns(["source", "record_id", "rule_id", "trigger_date", "due_date"])
-    table = table.set_column(3, "trigger_date", table.column(3).cast(pa.date32()))
-    table = table.set_column(4, "due_date", table.column(4).cast(pa.date32()))
-    items: list[dict[str, Any]] = table.to_pylist()
-    return items
+    return table.rename_columns(["source", "record_id", "rule_id", "trigger_date", "due_date"])
 
 
 def _counts(ev: Evaluation) -> dict[str, dict[str, int]]:

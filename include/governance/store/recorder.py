@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+import pyarrow as pa
 from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -134,8 +135,44 @@ def verify_trail(engine: Engine) -> Verification:
     return Verification(count)
 
 
+MANIFEST_COLUMNS = ("source", "record_id", "rule_id", "trigger_date", "due_date")
+
+
+def _insert_manifest(conn: Connection, run_id: str, table: pa.Table) -> None:
+    """Bulk insert of manifest items (hundreds of thousands of rows): COPY on PostgreSQL,
+    a plain executemany of tuples on SQLite, Core inserts elsewhere."""
+    if table.num_rows == 0:
+        return
+    columns = [table.column(name) for name in MANIFEST_COLUMNS]
+    texts = [c.cast(pa.string()).to_pylist() for c in columns]
+    rows = list(zip([run_id] * table.num_rows, *texts, strict=True))
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    dialect = conn.dialect.name
+    names = ", ".join(("run_id", *MANIFEST_COLUMNS))
+    if dialect == "sqlite":
+        # SQLAlchemy keeps SQLite dates as ISO text: the same text goes in directly.
+        cursor = raw.cursor()
+        cursor.executemany(f"INSERT INTO manifest_items ({names}) VALUES (?, ?, ?, ?, ?, ?)", rows)
+        cursor.close()
+    elif dialect == "postgresql":
+        pg: Any = raw  # psycopg 3 connection
+        with (
+            pg.cursor() as cursor,
+            cursor.copy(f"COPY manifest_items ({names}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+    else:  # pragma: no cover
+        values = [dict(zip(("run_id", *MANIFEST_COLUMNS), r, strict=True)) for r in rows]
+        conn.execute(insert(ManifestItem), values)
+
+
 def record_run(
-    engine: Engine, audit: dict[str, Any], manifest: list[dict[str, Any]], out_dir: object = ""
+    engine: Engine,
+    audit: dict[str, Any],
+    manifest: pa.Table | list[dict[str, Any]] | None,
+    out_dir: object = "",
 ) -> bool:
     """Record a run from its audit report and manifest rows. A rerun of the same inputs
     (same run id) writes nothing and returns False; two identical runs at once end with
@@ -194,7 +231,9 @@ def record_run(
         conn.execute(insert(InputFile), files)
         if counts:
             conn.execute(insert(DecisionCount), counts)
-        if manifest:
+        if isinstance(manifest, pa.Table):
+            _insert_manifest(conn, run_id, manifest)
+        elif manifest:
             conn.execute(insert(ManifestItem), [{"run_id": run_id, **m} for m in manifest])
         at = datetime.fromisoformat(audit["finished_at"])
         for source, export in audit["exports"].items():
