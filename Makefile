@@ -8,7 +8,7 @@ ROWS   ?= 2000
 SEED   ?= 7
 AS_OF  ?= 2026-11-30
 
-.PHONY: setup demo demo-airflow airflow test lint typecheck unit bench constraints sample-include clean
+.PHONY: system-deps setup demo demo-airflow airflow test lint typecheck unit bench constraints sample-include clean
 
 setup: $(STAMP)
 
@@ -62,7 +62,14 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-unit: setup
+# The store tests start throwaway PostgreSQL servers from Debian's packages.
+system-deps:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		echo "installing Debian's postgresql (the store tests run against it)"; \
+		SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql; }
+
+unit: setup system-deps
 	$(BIN)/pytest -n 2 -q
 
 test: lint typecheck unit

@@ -6,7 +6,7 @@ import csv
 import io
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -87,3 +87,30 @@ def governance_home(
     home = tmp_path_factory.mktemp("governance_home")
     monkeypatch.setenv("GOVERNANCE_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """One throwaway PostgreSQL server per test process."""
+    from tests.pg_server import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty governance store on each supported database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'governance.db'}"
+    from uuid import uuid4
+
+    from sqlalchemy import create_engine
+
+    base = request.getfixturevalue("pg_server")
+    name = f"store_{uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    admin.dispose()
+    return f"{base.rsplit('/', 1)[0]}/{name}"

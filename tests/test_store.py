@@ -1,4 +1,5 @@
-"""The governance store: idempotent runs and a tamper-evident audit trail (SQLite)."""
+"""The governance store: idempotent runs and a tamper-evident audit trail, on SQLite and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -57,8 +58,8 @@ def count(engine: Any, table: Any) -> int:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
-def test_a_rerun_is_recognised_and_writes_nothing(tmp_path: Path) -> None:
-    engine = engine_for(f"sqlite:///{tmp_path / 'g.db'}")
+def test_a_rerun_is_recognised_and_writes_nothing(store_url: str) -> None:
+    engine = engine_for(store_url)
     assert record_run(engine, audit_doc(), MANIFEST) is True
     assert record_run(engine, audit_doc(), MANIFEST) is False
     assert (count(engine, Run), count(engine, InputFile), count(engine, ManifestItem)) == (1, 1, 1)
@@ -70,8 +71,8 @@ def _record(url: str) -> bool:
     return record_run(engine_for(url), audit_doc("20261130-race"), MANIFEST)
 
 
-def test_two_identical_runs_at_once_record_one(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'g.db'}"
+def test_two_identical_runs_at_once_record_one(store_url: str) -> None:
+    url = store_url
     engine_for(url)  # migrate once, as a deployment does
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         results = pool.map(_record, [url, url])
@@ -88,8 +89,8 @@ def _append_many(url: str) -> None:
             append_event(conn, "review decided", {"n": i})
 
 
-def test_concurrent_writers_keep_one_unbroken_chain(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'g.db'}"
+def test_concurrent_writers_keep_one_unbroken_chain(store_url: str) -> None:
+    url = store_url
     engine_for(url)
     with multiprocessing.get_context("spawn").Pool(2) as pool:
         pool.map(_append_many, [url, url])
@@ -99,8 +100,8 @@ def test_concurrent_writers_keep_one_unbroken_chain(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def trail(tmp_path: Path) -> Any:
-    engine = engine_for(f"sqlite:///{tmp_path / 'g.db'}")
+def trail(store_url: str) -> Any:
+    engine = engine_for(store_url)
     record_run(engine, audit_doc("run-a"), MANIFEST)
     record_run(engine, audit_doc("run-b"), [])
     assert verify_trail(engine).ok
@@ -130,9 +131,11 @@ def test_a_removed_last_event_is_caught_by_its_run(trail: Any) -> None:
     assert not result.ok and "run-b" in (result.problem or "")
 
 
-def test_the_command_line_records_runs_and_verifies_the_trail(tmp_path: Path) -> None:
+def test_the_command_line_records_runs_and_verifies_the_trail(
+    tmp_path: Path, store_url: str
+) -> None:
     exports = write_sample_exports(tmp_path / "in", rows=200, seed=3)
-    url = f"sqlite:///{tmp_path / 'store.db'}"
+    url = store_url
     args = [f"--{s}={p}" for s, p in exports.items()]
     for _ in range(2):
         proc = governance(

@@ -34,8 +34,9 @@ def _insert_ignore(conn: Connection, table: Any, values: dict[str, Any], key: li
             return False
         conn.execute(insert(table).values(**values))
         return True
-    result = conn.execute(statement.on_conflict_do_nothing(index_elements=key))
-    return bool(result.rowcount)
+    statement = statement.on_conflict_do_nothing(index_elements=key)
+    returned = conn.execute(statement.returning(*(table.__table__.c[k] for k in key))).first()
+    return returned is not None
 
 
 def event_hash(
