@@ -24,7 +24,7 @@ demo: setup
 	$(BIN)/governance sample-data --out $(DEMO)/exports --rows $(ROWS) --seed $(SEED) --as-of $(AS_OF)
 	$(BIN)/governance run --crm $(DEMO)/exports/crm.csv --hr $(DEMO)/exports/hr.csv \
 		--recruitment $(DEMO)/exports/recruitment.csv --as-of $(AS_OF) --out $(DEMO)/run \
-		--state $(DEMO)/state.json; \
+		--db sqlite:///$(abspath $(DEMO))/governance.db; \
 		status=$$?; test $$status -eq 0 -o $$status -eq 3
 	@echo
 	@echo "The same chain through Airflow (dag.test() on a throwaway SQLite home):"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -79,11 +80,24 @@ def crm_row(**changes: str) -> dict[str, str]:
     return {**CRM_BASE, **changes}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_governance_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """No test touches the real ~/.governance, module-scoped fixtures included."""
+    home = tmp_path_factory.mktemp("session_governance_home")
+    before = os.environ.get("GOVERNANCE_HOME")
+    os.environ["GOVERNANCE_HOME"] = str(home)
+    yield home
+    if before is None:
+        os.environ.pop("GOVERNANCE_HOME", None)
+    else:
+        os.environ["GOVERNANCE_HOME"] = before
+
+
 @pytest.fixture(autouse=True)
 def governance_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
-    """Row-count state and other per-user files go to a fresh folder for every test."""
+    """Each test gets a fresh store and per-user folder."""
     home = tmp_path_factory.mktemp("governance_home")
     monkeypatch.setenv("GOVERNANCE_HOME", str(home))
     return home

@@ -13,7 +13,7 @@ import pytest
 
 from governance.policy.engine import evaluate
 from governance.policy.model import load_policy
-from governance.quality.config import QualityConfig, RowCountState, load_quality_config
+from governance.quality.config import QualityConfig, load_quality_config
 from governance.quality.expectations import build_expectations, validate_export
 from governance.sample_data import write_sample_exports
 from governance.sources.config import default_config
@@ -92,19 +92,6 @@ def test_warn_checks_report_but_decide_nothing(tmp_path: Path) -> None:
     assert (email.severity, email.success, email.unexpected_count) == ("warn", False, 1)
     assert ev.quarantined_rows == 0
     assert report.blocked_reason() is None
-
-
-def test_row_count_state_compares_with_the_latest_earlier_accepted_export(tmp_path: Path) -> None:
-    state = RowCountState(tmp_path / "state.json")
-    assert state.previous("crm", AS_OF) is None
-    state.record("crm", date(2026, 11, 28), 1000, "a")
-    state.record("crm", date(2026, 11, 29), 900, "b")
-    state.record("crm", AS_OF, 10, "c")  # the same day is not "previous"
-    state.save()
-    again = RowCountState(tmp_path / "state.json")
-    assert again.previous("crm", AS_OF) == ("2026-11-29", 900)
-    assert again.previous("crm", date(2026, 11, 29)) == ("2026-11-28", 1000)
-    assert again.previous("hr", AS_OF) is None
 
 
 def test_row_count_expectation_blocks_a_halved_export(noisy: dict[str, Path]) -> None:

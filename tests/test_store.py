@@ -157,3 +157,28 @@ def test_the_command_line_records_runs_and_verifies_the_trail(
     broken = governance("audit", "verify", "--db", url)
     assert broken.returncode == 1
     assert "audit trail broken at event #1" in broken.stderr
+
+
+def test_previous_rows_come_from_the_latest_earlier_accepted_run(store_url: str) -> None:
+    from datetime import date
+
+    from governance.store.history import previous_rows
+
+    engine = engine_for(store_url)
+
+    def run(run_id: str, as_of: str, rows: int, status: str = "ok", dry: bool = False) -> None:
+        doc = audit_doc(run_id)
+        doc["as_of"] = as_of
+        doc["exports"]["crm"].update(rows_read=rows, status=status)
+        doc["trigger"] = {"kind": "ad hoc" if dry else "scheduled", "dry_run": dry}
+        record_run(engine, doc, [])
+
+    assert previous_rows(engine, "crm", date(2026, 11, 30)) is None
+    run("a", "2026-11-27", 1000)
+    run("b", "2026-11-28", 900)
+    run("c", "2026-11-29", 10, status="blocked")  # not accepted
+    run("d", "2026-11-29", 5, dry=True)  # a dry run is no reference
+    run("e", "2026-11-30", 7)  # the same day is not "previous"
+    assert previous_rows(engine, "crm", date(2026, 11, 30)) == 900
+    assert previous_rows(engine, "crm", date(2026, 11, 28)) == 1000
+    assert previous_rows(engine, "hr", date(2026, 11, 30)) is None

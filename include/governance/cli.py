@@ -40,13 +40,6 @@ QualityFile = Annotated[
     Path | None,
     typer.Option(dir_okay=False, help="Data-quality settings (default: the shipped ones)."),
 ]
-StateFile = Annotated[
-    Path | None,
-    typer.Option(
-        dir_okay=False,
-        help="Row counts of earlier accepted exports (default: $GOVERNANCE_HOME/state.json).",
-    ),
-]
 DbUrl = Annotated[
     str | None,
     typer.Option(
@@ -174,7 +167,6 @@ def run(
     hr_config: SourceConfigFile = None,
     recruitment_config: SourceConfigFile = None,
     quality: QualityFile = None,
-    state: StateFile = None,
     db: DbUrl = None,
 ) -> None:
     """Apply the retention policy and write decisions, the deletion manifest, the review
@@ -206,7 +198,6 @@ def run(
             out_dir,
             on_step=progress.step,
             quality=checks,
-            state_path=state,
             trigger={"kind": "command line"},
             db_url=db,
         )
@@ -274,7 +265,7 @@ def validate(
     config: SourceConfigFile = None,
     policy: Annotated[Path | None, typer.Option(dir_okay=False, help="Policy file.")] = None,
     quality: QualityFile = None,
-    state: StateFile = None,
+    db: DbUrl = None,
 ) -> None:
     """Run the data-quality checks of one export alone and print them as a table.
 
@@ -282,7 +273,7 @@ def validate(
     """
     from governance.pipeline import check_export, resolve_sources
     from governance.policy.model import load_policy
-    from governance.quality.config import RowCountState, default_state_path, load_quality_config
+    from governance.quality.config import load_quality_config
     from governance.sources.schema import SOURCES
 
     if source not in SOURCES:
@@ -291,9 +282,7 @@ def validate(
     loaded = load_policy(policy)
     checks = load_quality_config(quality)
     plan = resolve_sources(files={source: file}, configs={source: config})[0]
-    result = check_export(
-        plan, loaded.policy, day, checks, RowCountState(state or default_state_path())
-    )
+    result = check_export(plan, loaded.policy, day, checks, db_url=db)
     report, blocked = result.report, result.blocked_reason
     table = Table(title=f"Data quality of {file} ({source}) as of {day.isoformat()}")
     for column in ("check", "severity", "result", "failing", "%", "checked"):

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from governance.errors import GovernanceError
 from governance.pipeline import check_export, resolve_sources
 from governance.policy.model import load_policy
-from governance.quality.config import RowCountState, default_state_path, load_quality_config
+from governance.quality.config import load_quality_config
 from governance.run import run_retention
 from governance.sources.config import SOURCES_DIR
 
@@ -73,7 +73,6 @@ def ingest(source: str, config: Path, as_of: date) -> dict[str, Any]:
         load_policy().policy,
         as_of,
         load_quality_config(),
-        RowCountState(default_state_path()),
     )
     if result.blocked_reason:
         raise ExportBlocked(f"{source} export blocked: {result.blocked_reason}")
@@ -103,8 +102,7 @@ def evaluate(
         load_policy(),
         as_of,
         out_dir,
-        trigger=trigger,
-        record_state=not dry_run,
+        trigger={**(trigger or {}), "dry_run": dry_run},
     )
     summary: dict[str, Any] = {
         "run_id": result.run_id,

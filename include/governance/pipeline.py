@@ -10,7 +10,7 @@ from typing import Any
 
 from governance.errors import ExportError
 from governance.policy.model import Policy
-from governance.quality.config import QualityConfig, RowCountState
+from governance.quality.config import QualityConfig
 from governance.quality.expectations import QualityReport
 from governance.sources.config import (
     SOURCES_DIR,
@@ -130,9 +130,10 @@ def check_export(
     policy: Policy,
     as_of: date,
     quality: QualityConfig,
-    state: RowCountState,
+    db_url: str | None = None,
 ) -> QualityCheck:
-    """Read one export and run its data-quality checks as of a date."""
+    """Read one export and run its data-quality checks as of a date (the row count is
+    compared with the previous accepted export recorded in the store)."""
     from governance.policy.engine import evaluate
     from governance.quality.expectations import unreadable_report, validate_export
 
@@ -141,10 +142,11 @@ def check_export(
     except ExportError as exc:
         report = unreadable_report(plan.source, exc)
         return QualityCheck(plan.source, plan.path, report, 0, 0, str(exc))
+    from governance.store.db import engine_for
+    from governance.store.history import previous_rows
+
     ev = evaluate(export.frame, plan.source, policy, as_of)
-    previous = state.previous(plan.source, as_of)
-    report = validate_export(
-        ev, export.frame, quality, previous_rows=previous[1] if previous else None
-    )
+    previous = previous_rows(engine_for(db_url), plan.source, as_of)
+    report = validate_export(ev, export.frame, quality, previous_rows=previous)
     blocked = report.blocked_reason() or ev.blocked_reason
     return QualityCheck(plan.source, plan.path, report, ev.rows, ev.quarantined_rows, blocked)

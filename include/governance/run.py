@@ -27,12 +27,7 @@ from governance.outputs.atomic import atomic_write_text
 from governance.pipeline import SourcePlan
 from governance.policy.engine import Evaluation, evaluate
 from governance.policy.model import LoadedPolicy
-from governance.quality.config import (
-    QualityConfig,
-    RowCountState,
-    default_state_path,
-    load_quality_config,
-)
+from governance.quality.config import QualityConfig, load_quality_config
 from governance.quality.expectations import (
     QualityReport,
     unreadable_report,
@@ -43,6 +38,7 @@ from governance.reports.data_quality import DATA_QUALITY_PAGE, render_data_quali
 from governance.sources.reader import read_export
 from governance.sources.schema import SOURCES
 from governance.store.db import engine_for
+from governance.store.history import previous_rows
 from governance.store.recorder import record_run
 
 AUDIT_FILE = "audit_report.json"
@@ -104,21 +100,18 @@ def run_retention(
     on_step: Callable[[str], None] | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     quality: QualityConfig | None = None,
-    state_path: Path | None = None,
     trigger: dict[str, Any] | None = None,
-    record_state: bool = True,
     db_url: str | None = None,
 ) -> RunResult:
     """Read, decide, validate and write one run. `trigger` (who asked for an ad hoc run and
-    why) goes into the audit report; a dry run (`record_state=False`) leaves the row-count
-    history as it was."""
+    why, whether it is a dry run) goes into the audit report and the store."""
     step = on_step or (lambda _msg: None)
     started = clock()
     # Great Expectations takes seconds to import: let that overlap with the first read.
     warming = threading.Thread(target=warm_up, daemon=True)
     warming.start()
     quality = quality or load_quality_config()
-    state = RowCountState(state_path or default_state_path())
+    store = engine_for(db_url)
     outcomes: list[ExportOutcome] = []
     for plan in sorted(plans, key=lambda p: SOURCES.index(p.source)):
         outcome = ExportOutcome(plan.source, plan.path)
@@ -134,9 +127,8 @@ def run_retention(
         outcome.sha256 = export.sha256
         step(f"read {plan.source}: {export.rows:,} rows")
         ev = outcome.evaluation = evaluate(export.frame, plan.source, policy.policy, as_of)
-        previous = state.previous(plan.source, as_of)
         outcome.quality = validate_export(
-            ev, export.frame, quality, previous_rows=previous[1] if previous else None
+            ev, export.frame, quality, previous_rows=previous_rows(store, plan.source, as_of)
         )
         del export
         step(
@@ -157,16 +149,10 @@ def run_retention(
     atomic_write_text(audit_path, json.dumps(audit, indent=2, sort_keys=False) + "\n")
     files["audit_report"] = audit_path
     # Every run goes into the store and its audit trail; a dry run's manifest is not one
-    # to act on, so its items are not kept, and it leaves the row-count history alone.
-    new = record_run(
-        engine_for(db_url), audit, _manifest_items(manifest) if record_state else None, out_dir
-    )
+    # to act on, so its items are not kept (nor does its row count become a reference).
+    dry_run = bool(audit["trigger"].get("dry_run", False))
+    new = record_run(store, audit, None if dry_run else _manifest_items(manifest), out_dir)
     step("recorded the run in the governance store" if new else "run already in the store")
-    if record_state:
-        for o in outcomes:
-            if o.status == "ok" and o.evaluation is not None:
-                state.record(o.source, as_of, o.evaluation.rows, o.sha256)
-        state.save()
     return RunResult(run_id, as_of, out_dir, outcomes, manifest_rows, files)
 
 

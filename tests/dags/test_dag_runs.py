@@ -36,7 +36,7 @@ def test_ingestion_evaluation_and_adhoc_review_run_in_airflow(tmp_path: Path) ->
         assert f"{dag_id}: success" in proc.stdout
     scheduled = tmp_path / "af" / "outputs" / "scheduled" / "2026-11-30"
     audit = json.loads((scheduled / "audit_report.json").read_text())
-    assert audit["trigger"] == {"kind": "scheduled"}
+    assert audit["trigger"] == {"kind": "scheduled", "dry_run": False}
     assert audit["status"] == "ok" and (scheduled / "deletion_manifest.csv").stat().st_size > 0
     (adhoc,) = (tmp_path / "af" / "outputs" / "adhoc").iterdir()
     adhoc_audit = json.loads((adhoc / "audit_report.json").read_text())

@@ -15,16 +15,20 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 
-from governance.quality.config import default_state_path
-
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def governance_home() -> Path:
+    """$GOVERNANCE_HOME, default ~/.governance: where the embedded store lives."""
+    home = os.environ.get("GOVERNANCE_HOME")
+    return Path(home) if home else Path.home() / ".governance"
 
 
 def default_url() -> str:
     url = os.environ.get("GOVERNANCE_DB_URL")
     if url:
         return url
-    path = default_state_path().parent / "governance.db"
+    path = governance_home() / "governance.db"
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
 

@@ -190,6 +190,7 @@ def record_run(
                 "policy_version": audit["policy"]["version"],
                 "policy_sha256": audit["policy"]["sha256"],
                 "trigger_kind": trigger.get("kind", "unknown"),
+                "dry_run": bool(trigger.get("dry_run", False)),
                 "requested_by": trigger.get("requested_by"),
                 "reason": trigger.get("reason"),
                 "manifest_rows": audit["manifest"]["rows"],
