@@ -40,7 +40,7 @@ demo: setup
 	@echo "  consent actions   : $(abspath $(DEMO))/run/consent_actions.csv"
 	@echo "  quarantine list   : $(abspath $(DEMO))/run/quarantine.csv"
 	@echo "  data quality page : $(abspath $(DEMO))/run/data_quality.html"
-	@echo "  audit report      : $(abspath $(DEMO))/run/audit_report.json"
+	@echo "  audit report      : $(abspath $(DEMO))/run/audit_report.html (and .json)"
 	@echo "  Airflow runs      : $(abspath $(DEMO))/airflow/outputs/ (scheduled/ and adhoc/)"
 
 # The same chain through Airflow itself: dag.test() of ingestion, evaluation and an ad hoc

@@ -269,3 +269,19 @@ def test_a_changed_period_is_recorded_with_its_version(
         if m["rule_id"] == "CANDIDATE-6M":
             trigger = m["trigger_date"]
             assert m["due_date"] == f"{int(trigger[:4]) + 1}{trigger[4:]}" or trigger[5:] == "02-29"
+
+
+def test_the_audit_report_reads_as_a_page(exports: dict[str, Path], first_run: Path) -> None:
+    page = (first_run / "audit_report.html").read_text(encoding="utf-8")
+    audit = json.loads((first_run / "audit_report.json").read_text())
+    assert audit["run_id"] in page and audit["manifest"]["sha256"] in page
+    assert "http://" not in page and "https://" not in page  # self-contained, offline
+    for rule in ("CUST-CONTACT-7Y", "CANDIDATE-6M", "EMPLOYEE-HANDBOOK-6Y"):
+        assert rule in page
+    assert "Assumptions of the policy" in page and "Staff Handbook" in page
+    emails = {
+        r["email"].strip().lower() for p in exports.values() for r in rows(p) if "@" in r["email"]
+    }
+    for name in ("audit_report.html", "data_quality.html"):
+        text = (first_run / name).read_text(encoding="utf-8").lower()
+        assert not [e for e in emails if e in text], name

@@ -34,7 +34,12 @@ from governance.quality.expectations import (
     validate_export,
     warm_up,
 )
-from governance.reports.data_quality import DATA_QUALITY_PAGE, render_data_quality
+from governance.reports.data_quality import (
+    AUDIT_PAGE,
+    DATA_QUALITY_PAGE,
+    render_audit_report,
+    render_data_quality,
+)
 from governance.sources.reader import read_export
 from governance.sources.schema import SOURCES
 from governance.store.db import engine_for
@@ -148,6 +153,8 @@ def run_retention(
     audit_path = out_dir / AUDIT_FILE
     atomic_write_text(audit_path, json.dumps(audit, indent=2, sort_keys=False) + "\n")
     files["audit_report"] = audit_path
+    atomic_write_text(out_dir / AUDIT_PAGE, render_audit_report(audit))
+    files["audit_report_html"] = out_dir / AUDIT_PAGE
     # Every run goes into the store and its audit trail; a dry run's manifest is not one
     # to act on, so its items are not kept (nor does its row count become a reference).
     dry_run = bool(audit["trigger"].get("dry_run", False))

@@ -1,4 +1,5 @@
-"""The run's data-quality page: every expectation per export, readable offline."""
+"""The run's pages for people: the audit report and the data-quality page, each one
+self-contained HTML file, readable offline and printable."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 DATA_QUALITY_PAGE = "data_quality.html"
+AUDIT_PAGE = "audit_report.html"
 
 _env = Environment(
     loader=PackageLoader("governance.reports", "templates"),
@@ -36,3 +38,10 @@ def render_data_quality(run_id: str, as_of: date, outcomes: list[Any]) -> str:
         )
     template = _env.get_template("data_quality.html.j2")
     return template.render(run_id=run_id, as_of=as_of.isoformat(), exports=exports)
+
+
+def render_audit_report(audit: dict[str, Any]) -> str:
+    from governance.policy.model import DECISIONS
+
+    template = _env.get_template("audit_report.html.j2")
+    return template.render(a=audit, decisions=list(DECISIONS))
