@@ -326,6 +326,49 @@ def audit_verify(db: DbUrl = None) -> None:
     raise typer.Exit(1)
 
 
+disposition_app = typer.Typer(help="Proof of disposition: were manifested records deleted?")
+app.add_typer(disposition_app, name="disposition")
+
+
+@disposition_app.command("list")
+def disposition_list(
+    status: Annotated[
+        str | None, typer.Option(help="confirmed or overdue (default: both).")
+    ] = None,
+    csv_out: Annotated[
+        Path | None, typer.Option("--out", dir_okay=False, help="Write the list as CSV.")
+    ] = None,
+    db: DbUrl = None,
+) -> None:
+    """Manifested records later confirmed deleted (absent from an accepted export) or
+    overdue (still present after the grace period): ids, rule, manifest, dates."""
+    from governance.store.db import engine_for
+    from governance.store.disposition import list_dispositions
+
+    if status not in (None, "confirmed", "overdue"):
+        raise typer.BadParameter("must be confirmed or overdue", param_hint="--status")
+    with engine_for(db).connect() as conn:
+        frame = list_dispositions(conn, status)
+    if csv_out is not None:
+        from governance.outputs.atomic import atomic_write_text
+
+        atomic_write_text(csv_out, frame.to_csv(index=False, lineterminator="\n"))
+        out.print(f"{len(frame):,} dispositions written to {csv_out}", highlight=False)
+        return
+    table = Table(title="Dispositions")
+    for column in frame.columns:
+        table.add_column(column)
+    for row in frame.head(200).itertuples(index=False):
+        table.add_row(*(str(v) for v in row))
+    out.print(table)
+    counts = frame["status"].value_counts().to_dict() if len(frame) else {}
+    out.print(
+        f"{counts.get('confirmed', 0):,} confirmed, {counts.get('overdue', 0):,} overdue"
+        + (" (first 200 shown; --out for all)" if len(frame) > 200 else ""),
+        highlight=False,
+    )
+
+
 def _london_today() -> date:
     from datetime import datetime
     from zoneinfo import ZoneInfo

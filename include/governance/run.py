@@ -41,8 +41,9 @@ from governance.reports.data_quality import (
     render_data_quality,
 )
 from governance.sources.reader import read_export
-from governance.sources.schema import SOURCES
+from governance.sources.schema import ID_FIELD, SOURCES
 from governance.store.db import engine_for
+from governance.store.disposition import check_dispositions
 from governance.store.history import previous_rows
 from governance.store.recorder import record_run
 
@@ -58,6 +59,8 @@ class ExportOutcome:
     sha256: str | None = None
     evaluation: Evaluation | None = None
     quality: QualityReport | None = None
+    record_ids: pa.Array | None = None
+    """The export's record ids (to prove earlier deletions happened)."""
     error: str | None = None
     """Why the export could not be read at all (it is then blocked)."""
 
@@ -132,6 +135,8 @@ def run_retention(
         outcome.sha256 = export.sha256
         step(f"read {plan.source}: {export.rows:,} rows")
         ev = outcome.evaluation = evaluate(export.frame, plan.source, policy.policy, as_of)
+        id_column = export.frame[ID_FIELD[plan.source]]
+        outcome.record_ids = pa.array(id_column.dropna(), pa.large_string(), from_pandas=True)
         outcome.quality = validate_export(
             ev, export.frame, quality, previous_rows=previous_rows(store, plan.source, as_of)
         )
@@ -160,6 +165,17 @@ def run_retention(
     dry_run = bool(audit["trigger"].get("dry_run", False))
     new = record_run(store, audit, None if dry_run else _manifest_items(manifest), out_dir)
     step("recorded the run in the governance store" if new else "run already in the store")
+    if new and not dry_run:
+        grace = policy.policy.disposition.grace_days
+        with store.begin() as conn:
+            for o in outcomes:
+                if o.status == "ok" and o.record_ids is not None:
+                    found = check_dispositions(conn, run_id, as_of, o.source, o.record_ids, grace)
+                    if any(found.values()):
+                        step(
+                            f"{o.source}: {found['confirmed']:,} earlier deletions confirmed, "
+                            f"{found['overdue']:,} overdue"
+                        )
     return RunResult(run_id, as_of, out_dir, outcomes, manifest_rows, files)
 
 

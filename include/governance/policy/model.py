@@ -125,6 +125,11 @@ class Consent(_Strict):
     renewal_window_days: int = Field(ge=0)
 
 
+class DispositionSettings(_Strict):
+    grace_days: int = Field(default=30, ge=0)
+    """A manifested record still in an export this many days after its manifest is overdue."""
+
+
 class LegalHold(_Strict):
     field: str = "legal_hold"
     follows_related: bool = True
@@ -139,6 +144,7 @@ class Policy(_Strict):
     gate: Gate
     consent: Consent
     legal_hold: LegalHold = LegalHold()
+    disposition: DispositionSettings = DispositionSettings()
     checks: list[Check] = Field(default_factory=list)
     rules: list[Rule] = Field(min_length=1)
 

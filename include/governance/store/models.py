@@ -100,3 +100,23 @@ class AuditEvent(Base):
     detail: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Disposition(Base):
+    """Proof of disposition of one manifested record: `confirmed` once a later accepted
+    export of its source no longer holds it, `overdue` while it is still there after the
+    grace period."""
+
+    __tablename__ = "dispositions"
+
+    manifest_run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    manifested_on: Mapped[date] = mapped_column(Date)
+    due_date: Mapped[date] = mapped_column(Date)
+    seen_on: Mapped[date] = mapped_column(Date)
+    """Confirmed: the as_of of the first export without the record; overdue: the latest
+    export that still held it."""
+    checked_run_id: Mapped[str] = mapped_column(String(64))

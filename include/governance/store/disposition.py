@@ -1,0 +1,126 @@
+"""Proof of disposition: does a later export still hold what a manifest asked to delete?
+
+Only an export that passed the gate counts as evidence: a half-written or broken export
+must never make a record look deleted.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import Connection, delete, insert, select
+
+from governance.store.models import Disposition, ManifestItem, Run
+from governance.store.recorder import append_event
+
+DEFAULT_GRACE_DAYS = 30
+
+
+def check_dispositions(
+    conn: Connection,
+    run_id: str,
+    as_of: date,
+    source: str,
+    export_ids: pa.Array,
+    grace_days: int = DEFAULT_GRACE_DAYS,
+) -> dict[str, int]:
+    """Compare the manifests of earlier runs (not yet confirmed) with this accepted export
+    of `source`: absent records become `confirmed`, records still present past the grace
+    period `overdue`. Returns the counts, and appends one audit event per outcome."""
+    confirmed = select(Disposition.manifest_run_id, Disposition.record_id, Disposition.rule_id)
+    confirmed = confirmed.where(Disposition.source == source, Disposition.status == "confirmed")
+    pending = pd.DataFrame(
+        conn.execute(
+            select(
+                ManifestItem.run_id,
+                ManifestItem.record_id,
+                ManifestItem.rule_id,
+                ManifestItem.due_date,
+                Run.as_of,
+            )
+            .join(Run, Run.run_id == ManifestItem.run_id)
+            .where(
+                ManifestItem.source == source,
+                Run.as_of < as_of,
+                Run.dry_run.is_(False),
+            )
+        ).all(),
+        columns=["run_id", "record_id", "rule_id", "due_date", "manifested_on"],
+    )
+    if pending.empty:
+        return {"confirmed": 0, "overdue": 0}
+    done = {tuple(r) for r in conn.execute(confirmed).all()}
+    if done:
+        keys = list(zip(pending["run_id"], pending["record_id"], pending["rule_id"], strict=True))
+        pending = pending[[k not in done for k in keys]]
+    present = pc.is_in(
+        pa.array(pending["record_id"].to_numpy(dtype=object), pa.large_string()),
+        value_set=export_ids.cast(pa.large_string()),
+    ).to_numpy(zero_copy_only=False)
+    deadline = pd.to_datetime(pending["manifested_on"]) + timedelta(days=grace_days)
+    overdue = present & (deadline <= pd.Timestamp(as_of)).to_numpy()
+    outcome = {"confirmed": pending[~present], "overdue": pending[overdue]}
+    # Overdue rows are recomputed from the pending items at every check.
+    conn.execute(
+        delete(Disposition).where(Disposition.source == source, Disposition.status == "overdue")
+    )
+    counts: dict[str, int] = {}
+    for status, rows in outcome.items():
+        counts[status] = len(rows)
+        if rows.empty:
+            continue
+        values: list[dict[str, Any]] = [
+            {
+                "manifest_run_id": r.run_id,
+                "source": source,
+                "record_id": r.record_id,
+                "rule_id": r.rule_id,
+                "status": status,
+                "manifested_on": r.manifested_on,
+                "due_date": r.due_date,
+                "seen_on": as_of,
+                "checked_run_id": run_id,
+            }
+            for r in rows.itertuples(index=False)
+        ]
+        conn.execute(insert(Disposition), values)
+        append_event(
+            conn,
+            f"deletion {status}",
+            {"source": source, "records": len(rows), "as_of": as_of.isoformat()},
+            run_id=run_id,
+        )
+    return counts
+
+
+def list_dispositions(conn: Connection, status: str | None = None) -> pd.DataFrame:
+    query = select(
+        Disposition.source,
+        Disposition.record_id,
+        Disposition.rule_id,
+        Disposition.status,
+        Disposition.manifest_run_id,
+        Disposition.manifested_on,
+        Disposition.due_date,
+        Disposition.seen_on,
+    ).order_by(Disposition.source, Disposition.seen_on, Disposition.record_id)
+    if status:
+        query = query.where(Disposition.status == status)
+    rows = conn.execute(query).all()
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "source",
+            "record_id",
+            "rule_id",
+            "status",
+            "manifest_run_id",
+            "manifested_on",
+            "due_date",
+            "seen_on",
+        ],
+    )
