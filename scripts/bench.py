@@ -105,6 +105,10 @@ def main() -> None:
         print(f"  generated in {seconds:.1f} s", flush=True)
     out = ROOT / "build" / "bench" / "run-output"
     shutil.rmtree(out, ignore_errors=True)
+    # A fresh governance store each time, so the run is recorded as a new one.
+    home = ROOT / "build" / "bench" / "governance-home"
+    shutil.rmtree(home, ignore_errors=True)
+    os.environ["GOVERNANCE_HOME"] = str(home)
     paths = [str(f) for f in files]
     floor = min(
         (measure([sys.executable, "-c", FLOOR, *paths]) for _ in range(3)), key=lambda m: m[0]

@@ -43,6 +43,10 @@ def engine_for(url: str | None = None) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            # Write-ahead logging: readers never block the writer, and a commit is one
+            # sequential append (durable at checkpoints with synchronous=NORMAL).
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
     upgrade(engine)
