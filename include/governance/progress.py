@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -49,7 +48,3 @@ def reporter(total_steps: int, console: Console | None = None) -> Iterator[Repor
     )
     with Progress(*columns, console=console, transient=True) as progress:
         yield _Live(progress, total_steps)
-
-
-def stderr_console() -> Console:
-    return Console(stderr=True, file=sys.stderr)

@@ -7,7 +7,6 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 
 def _umask() -> int:
@@ -33,13 +32,6 @@ def atomic_path(path: Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
-
-@contextlib.contextmanager
-def atomic_open(path: Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[str]]:
-    """Open a temporary file for text writing; it becomes `path` when the block succeeds."""
-    with atomic_path(path) as tmp, open(tmp, mode, encoding=encoding, newline="") as fh:
-        yield fh
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -23,15 +23,6 @@ from governance.sources.schema import ID_FIELD, INVALID_PREFIX, ROW_COLUMN, Kind
 
 Mask = np.ndarray
 
-DECISION_COLUMNS = [
-    "source_row",
-    "source_record_id",
-    "rule_id",
-    "decision",
-    "trigger_date",
-    "due_date",
-    "reason",
-]
 QUARANTINE_COLUMNS = ["source_row", "source_record_id", "field", "reason"]
 
 
@@ -179,31 +170,25 @@ def evaluate(frame: pd.DataFrame, source: str, policy: Policy, as_of: date) -> E
             continue
         scope = _conditions(frame, check.when, fields)
         column = frame[check.field]
-        invalid = _invalid(frame, check.field)
-        if check.allowed is None:  # required: blank (a bad value is reported above)
-            causes.add(
-                f"check:{check.id}",
-                Test("not_null", check.field),
-                scope & ~invalid,
-                column.isna().to_numpy(),
-                check.field,
-                check.reason,
-            )
-        else:  # allowed values; blank is not one of them
+        invalid = _invalid(frame, check.field)  # a bad value is reported above
+        blank = column.isna().to_numpy() & ~invalid
+        # A required field, or one with allowed values (blank is not one of them).
+        causes.add(
+            f"check:{check.id}:present",
+            Test("not_null", check.field),
+            scope,
+            blank,
+            check.field,
+            check.reason,
+        )
+        if check.allowed is not None:
             allowed = tuple(check.allowed)
+            outside = (column.notna().to_numpy() & ~column.isin(allowed).to_numpy()) | invalid
             causes.add(
                 f"check:{check.id}",
                 Test("in_set", check.field, allowed),
                 scope,
-                (column.notna().to_numpy() & ~column.isin(allowed).to_numpy()) | invalid,
-                check.field,
-                check.reason,
-            )
-            causes.add(
-                f"check:{check.id}:present",
-                Test("not_null", check.field),
-                scope & ~invalid,
-                column.isna().to_numpy(),
+                outside,
                 check.field,
                 check.reason,
             )

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -228,10 +227,6 @@ def _describe(test: Test, reason: str, scoped: bool) -> str:
     elif test.kind == "at_most":
         what += f" {test.limit}"
     return f"{label} {what}{where}"
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^0-9A-Za-z_]", "_", name)
 
 
 OUT_OF_SCOPE = "\u2047 not checked"
