@@ -31,8 +31,17 @@ def check_dispositions(
     """Compare the manifests of earlier runs (not yet confirmed) with this accepted export
     of `source`: absent records become `confirmed`, records still present past the grace
     period `overdue`. Returns the counts, and appends one audit event per outcome."""
-    confirmed = select(Disposition.manifest_run_id, Disposition.record_id, Disposition.rule_id)
-    confirmed = confirmed.where(Disposition.source == source, Disposition.status == "confirmed")
+    confirmed = (
+        select(Disposition.record_id)
+        .where(
+            Disposition.manifest_run_id == ManifestItem.run_id,
+            Disposition.source == ManifestItem.source,
+            Disposition.record_id == ManifestItem.record_id,
+            Disposition.rule_id == ManifestItem.rule_id,
+            Disposition.status == "confirmed",
+        )
+        .exists()
+    )
     pending = pd.DataFrame(
         conn.execute(
             select(
@@ -47,16 +56,13 @@ def check_dispositions(
                 ManifestItem.source == source,
                 Run.as_of < as_of,
                 Run.dry_run.is_(False),
+                ~confirmed,
             )
         ).all(),
         columns=["run_id", "record_id", "rule_id", "due_date", "manifested_on"],
     )
     if pending.empty:
         return {"confirmed": 0, "overdue": 0}
-    done = {tuple(r) for r in conn.execute(confirmed).all()}
-    if done:
-        keys = list(zip(pending["run_id"], pending["record_id"], pending["rule_id"], strict=True))
-        pending = pending[[k not in done for k in keys]]
     present = pc.is_in(
         pa.array(pending["record_id"].to_numpy(dtype=object), pa.large_string()),
         value_set=export_ids.cast(pa.large_string()),
