@@ -147,7 +147,8 @@ def run_retention(
         )
 
     run_id = run_id_for(as_of, policy.sha256, [(o.source, o.sha256) for o in outcomes])
-    files, manifest, hashes = _write_tables(out_dir, outcomes, run_id, policy)
+    files, written, hashes = _write_tables(out_dir, outcomes, run_id, policy)
+    manifest = written["manifest"]
     manifest_rows = manifest.num_rows
     step(f"wrote manifest: {manifest_rows:,} deletions")
     page = out_dir / DATA_QUALITY_PAGE
@@ -163,7 +164,15 @@ def run_retention(
     # Every run goes into the store and its audit trail; a dry run's manifest is not one
     # to act on, so its items are not kept (nor does its row count become a reference).
     dry_run = bool(audit["trigger"].get("dry_run", False))
-    new = record_run(store, audit, None if dry_run else _manifest_items(manifest), out_dir)
+    new = record_run(
+        store,
+        audit,
+        None if dry_run else _store_items(manifest, STORED_MANIFEST),
+        out_dir,
+        items=None
+        if dry_run
+        else {key: _store_items(written[key], columns) for key, columns in STORED_ITEMS.items()},
+    )
     step("recorded the run in the governance store" if new else "run already in the store")
     if new and not dry_run:
         grace = policy.policy.disposition.grace_days
@@ -207,7 +216,9 @@ def _quarantine_table(outcomes: list[ExportOutcome]) -> pa.Table:
 
 def _write_tables(
     out_dir: Path, outcomes: list[ExportOutcome], run_id: str, policy: LoadedPolicy
-) -> tuple[dict[str, Path], pa.Table, dict[str, dict[str, Any]]]:
+) -> tuple[dict[str, Path], dict[str, pa.Table], dict[str, dict[str, Any]]]:
+    """Write the run's tables; returns their paths, the tables (manifest, review, consent,
+    quarantine) and each file's row count and SHA-256."""
     out_dir.mkdir(parents=True, exist_ok=True)
     decisions = _decisions_table(outcomes)
     kind = decisions.column("decision")
@@ -224,13 +235,14 @@ def _write_tables(
         pc.is_in(kind, value_set=pa.array(["renew_consent", "consent_expired"]))
     ).rename_columns({"trigger_date": "consent_date", "due_date": "expiry_date"})
 
+    quarantine = _quarantine_table(outcomes)
     files: dict[str, Path] = {}
     hashes: dict[str, dict[str, Any]] = {}
     for key, name, table, header in (
         ("decisions", t.DECISIONS_FILE, decisions, t.DECISION_HEADER),
         ("review_queue", t.REVIEW_FILE, review, t.REVIEW_HEADER),
         ("consent_actions", t.CONSENT_FILE, consent, t.CONSENT_HEADER),
-        ("quarantine", t.QUARANTINE_FILE, _quarantine_table(outcomes), t.QUARANTINE_HEADER),
+        ("quarantine", t.QUARANTINE_FILE, quarantine, t.QUARANTINE_HEADER),
         ("deletion_manifest", t.MANIFEST_FILE, manifest, t.MANIFEST_HEADER),
     ):
         path = out_dir / name
@@ -240,15 +252,40 @@ def _write_tables(
     files["deletion_manifest_sha256"] = t.write_checksum(
         files["deletion_manifest"], hashes[t.MANIFEST_FILE]["sha256"]
     )
-    return files, manifest, hashes
+    tables = {"manifest": manifest, "review": review, "consent": consent}
+    return files, {**tables, "quarantine": quarantine}, hashes
 
 
-def _manifest_items(manifest: pa.Table) -> pa.Table:
-    """The manifest's rows as the store keeps them (ids and dates only)."""
-    table = manifest.select(
-        ["source_system", "source_record_id", "rule_id", "trigger_date", "due_date"]
-    )
-    return table.rename_columns(["source", "record_id", "rule_id", "trigger_date", "due_date"])
+STORED_MANIFEST = {
+    "source_system": "source",
+    "source_record_id": "record_id",
+    "rule_id": "rule_id",
+    "trigger_date": "trigger_date",
+    "due_date": "due_date",
+}
+STORED_ITEMS = {
+    "review": STORED_MANIFEST,
+    "consent": {
+        "source_system": "source",
+        "source_record_id": "record_id",
+        "rule_id": "rule_id",
+        "decision": "action",
+        "consent_date": "consent_date",
+        "expiry_date": "expiry_date",
+    },
+    "quarantine": {
+        "source_system": "source",
+        "source_row": "source_row",
+        "field": "field",
+        "reason": "reason",
+        "source_record_id": "record_id",
+    },
+}
+"""Output columns -> store columns of the items the store keeps (ids and dates only)."""
+
+
+def _store_items(table: pa.Table, columns: dict[str, str]) -> pa.Table:
+    return table.select(list(columns)).rename_columns(list(columns.values()))
 
 
 def _counts(ev: Evaluation) -> dict[str, dict[str, int]]:

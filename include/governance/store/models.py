@@ -40,6 +40,8 @@ class Run(Base):
     manifest_rows: Mapped[int] = mapped_column(Integer)
     manifest_sha256: Mapped[str] = mapped_column(String(64))
     out_dir: Mapped[str] = mapped_column(Text)
+    assumptions: Mapped[str | None] = mapped_column(Text)
+    """The assumptions the policy in force flags (JSON list), for the monthly report."""
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -79,6 +81,75 @@ class ManifestItem(Base):
     rule_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     trigger_date: Mapped[date | None] = mapped_column(Date)
     due_date: Mapped[date] = mapped_column(Date, index=True)
+
+
+class ReviewItem(Base):
+    """A record whose periodic review was due in a run (its review queue)."""
+
+    __tablename__ = "review_items"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    trigger_date: Mapped[date | None] = mapped_column(Date)
+    due_date: Mapped[date] = mapped_column(Date)
+
+
+class ConsentItem(Base):
+    """A consent renewal to ask for, or an expired consent to stop marketing on."""
+
+    __tablename__ = "consent_items"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    action: Mapped[str] = mapped_column(String(32))
+    consent_date: Mapped[date | None] = mapped_column(Date)
+    expiry_date: Mapped[date | None] = mapped_column(Date)
+
+
+class QuarantineItem(Base):
+    """A row held back from every decision because its data is bad or doubtful."""
+
+    __tablename__ = "quarantine_items"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id"), primary_key=True)
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source_row: Mapped[int] = mapped_column(Integer, primary_key=True)
+    field: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(200), primary_key=True)
+    record_id: Mapped[str | None] = mapped_column(String(200))
+
+
+class ReviewDecision(Base):
+    """A reviewer's keep or delete for one review cycle of a record (the cycle is its due
+    date): a keep restarts the review period from the day it was decided, a delete puts
+    the record into the next manifest."""
+
+    __tablename__ = "review_decisions"
+    __table_args__ = (
+        UniqueConstraint(
+            "source", "record_id", "rule_id", "due_date", name="uq_review_decisions_cycle"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    source: Mapped[str] = mapped_column(String(32))
+    record_id: Mapped[str] = mapped_column(String(200), index=True)
+    rule_id: Mapped[str] = mapped_column(String(64))
+    due_date: Mapped[date] = mapped_column(Date)
+    decision: Mapped[str] = mapped_column(String(16))
+    reviewer: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    decided_on: Mapped[date] = mapped_column(Date, index=True)
+    """The London date of the decision: runs as of that date or later apply it."""
+    decided_at: Mapped[str] = mapped_column(String(40))
+    run_id: Mapped[str] = mapped_column(String(64))
+    """The run whose review queue held the item."""
 
 
 class AuditEvent(Base):

@@ -13,7 +13,16 @@ from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from governance.store.models import AuditEvent, DecisionCount, InputFile, ManifestItem, Run
+from governance.store.models import (
+    AuditEvent,
+    ConsentItem,
+    DecisionCount,
+    InputFile,
+    ManifestItem,
+    QuarantineItem,
+    ReviewItem,
+    Run,
+)
 
 GENESIS = "0" * 64
 """The `prev_hash` of the first event."""
@@ -136,37 +145,40 @@ def verify_trail(engine: Engine) -> Verification:
     return Verification(count)
 
 
-MANIFEST_COLUMNS = ("source", "record_id", "rule_id", "trigger_date", "due_date")
-
-
-def _insert_manifest(conn: Connection, run_id: str, table: pa.Table) -> None:
-    """Bulk insert of manifest items (hundreds of thousands of rows): COPY on PostgreSQL,
-    a plain executemany of tuples on SQLite, Core inserts elsewhere."""
+def _bulk_insert(conn: Connection, model: Any, run_id: str, table: pa.Table) -> None:
+    """Bulk insert of a run's items (hundreds of thousands of rows), the table's columns
+    named as the model's: COPY on PostgreSQL, a plain executemany of tuples on SQLite,
+    Core inserts elsewhere."""
     if table.num_rows == 0:
         return
-    columns = [table.column(name) for name in MANIFEST_COLUMNS]
-    texts = [c.cast(pa.string()).to_pylist() for c in columns]
+    texts = [c.cast(pa.string()).to_pylist() for c in table.columns]
     rows = list(zip([run_id] * table.num_rows, *texts, strict=True))
+    names = ("run_id", *table.column_names)
     raw = conn.connection.dbapi_connection
     assert raw is not None
     dialect = conn.dialect.name
-    names = ", ".join(("run_id", *MANIFEST_COLUMNS))
+    target = f"{model.__tablename__} ({', '.join(names)})"
     if dialect == "sqlite":
         # SQLAlchemy keeps SQLite dates as ISO text: the same text goes in directly.
         cursor = raw.cursor()
-        cursor.executemany(f"INSERT INTO manifest_items ({names}) VALUES (?, ?, ?, ?, ?, ?)", rows)
+        marks = ", ".join("?" * len(names))
+        cursor.executemany(f"INSERT INTO {target} VALUES ({marks})", rows)
         cursor.close()
     elif dialect == "postgresql":
         pg: Any = raw  # psycopg 3 connection
-        with (
-            pg.cursor() as cursor,
-            cursor.copy(f"COPY manifest_items ({names}) FROM STDIN") as copy,
-        ):
+        with pg.cursor() as cursor, cursor.copy(f"COPY {target} FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
     else:  # pragma: no cover
-        values = [dict(zip(("run_id", *MANIFEST_COLUMNS), r, strict=True)) for r in rows]
-        conn.execute(insert(ManifestItem), values)
+        conn.execute(insert(model), [dict(zip(names, r, strict=True)) for r in rows])
+
+
+ITEM_MODELS: dict[str, Any] = {
+    "review": ReviewItem,
+    "consent": ConsentItem,
+    "quarantine": QuarantineItem,
+}
+"""The per-run item tables, by the key `record_run` takes them under."""
 
 
 def record_run(
@@ -174,8 +186,10 @@ def record_run(
     audit: dict[str, Any],
     manifest: pa.Table | list[dict[str, Any]] | None,
     out_dir: object = "",
+    items: dict[str, pa.Table] | None = None,
 ) -> bool:
-    """Record a run from its audit report and manifest rows. A rerun of the same inputs
+    """Record a run from its audit report, manifest rows and other items (`review`,
+    `consent`, `quarantine` tables named as in ITEM_MODELS). A rerun of the same inputs
     (same run id) writes nothing and returns False; two identical runs at once end with
     one run recorded."""
     trigger = audit.get("trigger", {})
@@ -196,6 +210,7 @@ def record_run(
                 "manifest_rows": audit["manifest"]["rows"],
                 "manifest_sha256": audit["manifest"]["sha256"],
                 "out_dir": str(out_dir),
+                "assumptions": json.dumps(audit.get("assumptions", []), ensure_ascii=False),
                 "started_at": datetime.fromisoformat(audit["started_at"]),
                 "finished_at": datetime.fromisoformat(audit["finished_at"]),
             },
@@ -234,9 +249,11 @@ def record_run(
         if counts:
             conn.execute(insert(DecisionCount), counts)
         if isinstance(manifest, pa.Table):
-            _insert_manifest(conn, run_id, manifest)
+            _bulk_insert(conn, ManifestItem, run_id, manifest)
         elif manifest:
             conn.execute(insert(ManifestItem), [{"run_id": run_id, **m} for m in manifest])
+        for key, table in (items or {}).items():
+            _bulk_insert(conn, ITEM_MODELS[key], run_id, table)
         at = datetime.fromisoformat(audit["finished_at"])
         for source, export in audit["exports"].items():
             if export["status"] == "blocked":
