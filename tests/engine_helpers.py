@@ -106,10 +106,11 @@ def evaluate_rows(
     rows: Iterable[Mapping[str, str]],
     as_of: date,
     policy: Policy | None = None,
+    reviews: pd.DataFrame | None = None,
 ) -> Evaluation:
     path = write_export(directory, source, rows)
     frame = read_export(path, default_config(source)).frame
-    return evaluate(frame, source, policy or shipped_policy().policy, as_of)
+    return evaluate(frame, source, policy or shipped_policy().policy, as_of, reviews=reviews)
 
 
 def _plain(value: Any) -> Any:

@@ -6,7 +6,7 @@ import json
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -365,6 +365,107 @@ def disposition_list(
     out.print(
         f"{counts.get('confirmed', 0):,} confirmed, {counts.get('overdue', 0):,} overdue"
         + (" (first 200 shown; --out for all)" if len(frame) > 200 else ""),
+        highlight=False,
+    )
+
+
+review_app = typer.Typer(help="Periodic reviews: list those due, record keep or delete.")
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("list")
+def review_list(
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    csv_out: Annotated[
+        Path | None, typer.Option("--out", dir_okay=False, help="Write the list as CSV.")
+    ] = None,
+    db: DbUrl = None,
+) -> None:
+    """Reviews due in the latest run and not decided yet, oldest first (ids and dates)."""
+    from governance.store.db import engine_for
+    from governance.store.reviews import open_reviews
+
+    items = open_reviews(engine_for(db), source)
+    header = ["source", "record_id", "rule_id", "trigger_date", "due_date", "run_id"]
+    rows = [
+        [i.source, i.record_id, i.rule_id, str(i.trigger_date or ""), str(i.due_date), i.run_id]
+        for i in items
+    ]
+    if csv_out is not None:
+        import csv
+        import io
+
+        from governance.outputs.atomic import atomic_write_text
+
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        atomic_write_text(csv_out, buf.getvalue())
+        out.print(f"{len(rows):,} open reviews written to {csv_out}", highlight=False)
+        return
+    table = Table(title="Open reviews")
+    for column in header:
+        table.add_column(column)
+    for row in rows[:200]:
+        table.add_row(*row)
+    out.print(table)
+    more = " (first 200 shown; --out for all)" if len(rows) > 200 else ""
+    out.print(f"{len(rows):,} open reviews{more}", highlight=False)
+
+
+@review_app.command("decide")
+def review_decide(
+    record_id: Annotated[str, typer.Argument(help="The record's id in its source.")],
+    keep: Annotated[bool, typer.Option("--keep", help="Keep it: review again in a cycle.")] = (
+        False
+    ),
+    delete: Annotated[
+        bool, typer.Option("--delete", help="Delete it: it goes into the next manifest.")
+    ] = False,
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit trail).")] = "",
+    reviewer: Annotated[
+        str | None,
+        typer.Option(help="Who decides (default $GOVERNANCE_REVIEWER, else the login name)."),
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option(help="The record's source, when several have it.")
+    ] = None,
+    db: DbUrl = None,
+) -> None:
+    """Record a keep (with a reason) or a delete on a record's open review."""
+    import getpass
+    import os
+
+    from governance.store.db import engine_for
+    from governance.store.reviews import decide_review
+
+    if keep == delete:
+        raise typer.BadParameter("choose one of --keep or --delete")
+    if keep and not reason.strip():
+        raise typer.BadParameter("a keep needs a reason", param_hint="--reason")
+    who = reviewer or os.environ.get("GOVERNANCE_REVIEWER") or getpass.getuser()
+    decision: Literal["keep", "delete"] = "keep" if keep else "delete"
+    items, recorded = decide_review(
+        engine_for(db),
+        record_id,
+        decision,
+        who,
+        reason.strip() or "deleted at its periodic review",
+        source=source,
+    )
+    item = items[0]
+    if not recorded:
+        out.print(f"already recorded: {decision} {item.source} {record_id}", highlight=False)
+        return
+    then = (
+        "it goes into the next manifest"
+        if delete
+        else "its next review is due a full period from today"
+    )
+    out.print(
+        f"recorded: {decision} {item.source} {record_id} (review due {item.due_date}) "
+        f"by {who}; {then}",
         highlight=False,
     )
 

@@ -46,6 +46,7 @@ from governance.store.db import engine_for
 from governance.store.disposition import check_dispositions
 from governance.store.history import previous_rows
 from governance.store.recorder import record_run
+from governance.store.reviews import decisions_for, fingerprint
 
 AUDIT_FILE = "audit_report.json"
 EXIT_OK = 0
@@ -63,6 +64,9 @@ class ExportOutcome:
     """The export's record ids (to prove earlier deletions happened)."""
     error: str | None = None
     """Why the export could not be read at all (it is then blocked)."""
+    reviews_applied: int = 0
+    reviews_sha256: str | None = None
+    """Reviewers' decisions on this source the run applied, and their hash."""
 
     @property
     def blocked_reason(self) -> str | None:
@@ -92,10 +96,21 @@ class RunResult:
         return EXIT_BLOCKED if any(o.status == "blocked" for o in self.outcomes) else EXIT_OK
 
 
-def run_id_for(as_of: date, policy_sha256: str, inputs: list[tuple[str, str | None]]) -> str:
-    """Reproducible id: `<as_of>-<12 hex>` of as_of, the policy hash and the input hashes."""
+def run_id_for(
+    as_of: date,
+    policy_sha256: str,
+    inputs: list[tuple[str, str | None]],
+    reviews: list[tuple[str, str]] | None = None,
+) -> str:
+    """Reproducible id: `<as_of>-<12 hex>` of as_of, the policy hash, the input hashes and
+    the hashes of the review decisions applied (if any)."""
     material = "|".join(
-        [as_of.isoformat(), policy_sha256, *(f"{s}={h or 'unreadable'}" for s, h in inputs)]
+        [
+            as_of.isoformat(),
+            policy_sha256,
+            *(f"{s}={h or 'unreadable'}" for s, h in inputs),
+            *(f"reviews:{s}={h}" for s, h in reviews or []),
+        ]
     )
     return f"{as_of:%Y%m%d}-{hashlib.sha256(material.encode()).hexdigest()[:12]}"
 
@@ -134,7 +149,13 @@ def run_retention(
             continue
         outcome.sha256 = export.sha256
         step(f"read {plan.source}: {export.rows:,} rows")
-        ev = outcome.evaluation = evaluate(export.frame, plan.source, policy.policy, as_of)
+        with store.connect() as conn:
+            reviews = decisions_for(conn, plan.source, as_of)
+        outcome.reviews_applied = len(reviews)
+        outcome.reviews_sha256 = fingerprint(reviews)
+        ev = outcome.evaluation = evaluate(
+            export.frame, plan.source, policy.policy, as_of, reviews=reviews
+        )
         id_column = export.frame[ID_FIELD[plan.source]]
         outcome.record_ids = pa.array(id_column.dropna(), pa.large_string(), from_pandas=True)
         outcome.quality = validate_export(
@@ -146,7 +167,12 @@ def run_retention(
             f"{ev.quarantined_rows:,} quarantined ({outcome.status})"
         )
 
-    run_id = run_id_for(as_of, policy.sha256, [(o.source, o.sha256) for o in outcomes])
+    run_id = run_id_for(
+        as_of,
+        policy.sha256,
+        [(o.source, o.sha256) for o in outcomes],
+        [(o.source, o.reviews_sha256) for o in outcomes if o.reviews_sha256],
+    )
     files, written, hashes = _write_tables(out_dir, outcomes, run_id, policy)
     manifest = written["manifest"]
     manifest_rows = manifest.num_rows
@@ -333,6 +359,8 @@ def _audit_report(
             )
         else:
             doc.update(rows_read=0, rows_quarantined=0, decisions={}, manifest_rows=0)
+        if o.reviews_sha256:
+            doc["review_decisions"] = {"applied": o.reviews_applied, "sha256": o.reviews_sha256}
         if o.quality is not None:
             doc["data_quality"] = [r.to_json() for r in o.quality.results]
         exports[o.source] = doc

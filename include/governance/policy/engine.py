@@ -114,7 +114,21 @@ class _Causes:
         return [c for c in self.items if c.mask.any()]
 
 
-def evaluate(frame: pd.DataFrame, source: str, policy: Policy, as_of: date) -> Evaluation:
+REVIEW_COLUMNS = ["record_id", "rule_id", "due_date", "decision", "decided_on"]
+"""What the engine needs of reviewers' decisions (the store's `review_decisions`)."""
+
+
+def evaluate(
+    frame: pd.DataFrame,
+    source: str,
+    policy: Policy,
+    as_of: date,
+    reviews: pd.DataFrame | None = None,
+) -> Evaluation:
+    """Decide every record of one export as of `as_of`. `reviews` are reviewers' decisions
+    on this source's periodic reviews (REVIEW_COLUMNS, decided on or before `as_of`): a
+    keep restarts the review period from the day it was decided; a delete turns the review
+    of the same cycle (same due date) into a deletion, which legal hold still stops."""
     n = len(frame)
     fields = {f.name: f for f in schema(source)}
     today = np.datetime64(as_of, "s")
@@ -238,7 +252,8 @@ def evaluate(frame: pd.DataFrame, source: str, policy: Policy, as_of: date) -> E
     for order, rule in enumerate(rules):
         sel = applies[rule.id] & ~quarantined
         if sel.any():
-            _rule_decisions(rule, order, sel, triggers[rule.id], held, today, policy, out)
+            reviewed = _reviewed(reviews, rule, ids, n) if rule.action == "review" else None
+            _rule_decisions(rule, order, sel, triggers[rule.id], held, today, policy, out, reviewed)
     rows = frame[ROW_COLUMN].to_numpy()
     decisions = out.frame(rows, ids)
     breaches = {rule.id: int(applies[rule.id].sum()) for rule in rules if rule.breach}
@@ -555,6 +570,35 @@ class _Decisions:
         )
 
 
+@dataclass
+class _Reviewed:
+    kept_on: np.ndarray
+    """datetime64[s] per row: the latest keep of the record's review, NaT when none."""
+    delete_rows: np.ndarray
+    delete_due: np.ndarray
+    """Rows a reviewer decided to delete, and the due date of the review cycle decided."""
+
+
+def _reviewed(reviews: pd.DataFrame | None, rule: Rule, ids: pa.Array, n: int) -> _Reviewed:
+    kept_on = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
+    none = _Reviewed(kept_on, np.array([], dtype=np.int64), np.array([], "datetime64[s]"))
+    if reviews is None or reviews.empty:
+        return none
+    mine = reviews[reviews["rule_id"] == rule.id]
+    # Duplicated ids are quarantined anyway: the first row of an id is the one decided.
+    pos = pc.index_in(
+        pa.array(mine["record_id"], pa.large_string(), from_pandas=True), value_set=ids
+    ).to_numpy(zero_copy_only=False)
+    found = ~np.isnan(pos.astype("float64"))
+    rows = np.nan_to_num(pos.astype("float64"), nan=-1).astype(np.int64)
+    decided_on = pd.to_datetime(mine["decided_on"]).to_numpy(dtype="datetime64[s]")
+    due = pd.to_datetime(mine["due_date"]).to_numpy(dtype="datetime64[s]")
+    keep = found & (mine["decision"] == "keep").to_numpy()
+    np.fmax.at(kept_on, rows[keep], decided_on[keep])
+    delete = found & (mine["decision"] == "delete").to_numpy()
+    return _Reviewed(kept_on, rows[delete], due[delete])
+
+
 def _rule_decisions(
     rule: Rule,
     order: int,
@@ -564,10 +608,14 @@ def _rule_decisions(
     today: np.datetime64,
     policy: Policy,
     out: _Decisions,
+    reviewed: _Reviewed | None = None,
 ) -> None:
     idx = np.flatnonzero(sel)
     happened = trig.happened[idx]
     trigger = trig.date[idx]
+    if reviewed is not None:
+        # A keep counts as a review: the next one is due a period after it.
+        trigger = np.where(happened, np.fmax(trigger, reviewed.kept_on[idx]), trigger)
     due = add_period(trigger, rule)
     due_now = happened & (due <= today)
     period = rule.period.describe()
@@ -603,8 +651,35 @@ def _rule_decisions(
             c(waiting),
         )
     elif rule.action == "review":
-        decision = np.where(due_now, d("review"), d("retain"))
-        reason = np.where(due_now, c(f"periodic review due ({period})"), c(not_yet))
+        deleted = np.zeros(len(idx), dtype=bool)
+        if reviewed is not None and len(reviewed.delete_rows):
+            # The reviewer's delete stands only for the cycle decided: a record reviewed
+            # again since (a later due date) is not deleted on an old decision.
+            at = np.full(len(held), -1, dtype=np.int64)
+            at[idx] = np.arange(len(idx))
+            where = at[reviewed.delete_rows]
+            ok = where >= 0
+            same_cycle = due[where[ok]] == reviewed.delete_due[ok]
+            deleted[where[ok][same_cycle]] = True
+            deleted &= due_now
+        kept = (
+            happened & (reviewed.kept_on[idx] >= trig.date[idx])
+            if reviewed is not None
+            else np.zeros(len(idx), dtype=bool)
+        )
+        hold = held[idx]
+        cases = [deleted & hold, deleted, due_now, kept]
+        decision = np.select(cases, [d("hold"), d("delete"), d("review"), d("retain")], d("retain"))
+        reason = np.select(
+            cases,
+            [
+                c("legal hold"),
+                c("a reviewer decided to delete it at its periodic review"),
+                c(f"periodic review due ({period})"),
+                c(f"kept at its last review; the next is due {period} after it"),
+            ],
+            c(not_yet),
+        )
     else:  # consent
         days = policy.consent.renewal_window_days
         renew = happened & (due - np.timedelta64(days, "D") <= today)

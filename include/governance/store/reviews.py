@@ -1,0 +1,208 @@
+"""The review workflow: periodic reviews that fell due, and reviewers' keep or delete.
+
+A review item is open while no decision exists for its cycle (source, record, rule, due
+date). A keep restarts the review period from the day it was decided; a delete puts the
+record into the next manifest (legal hold still wins). Each decision is an audit event
+naming the reviewer and their reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from sqlalchemy import ColumnElement, Connection, Engine, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from governance.errors import GovernanceError
+from governance.policy.engine import REVIEW_COLUMNS
+from governance.store.models import ReviewDecision, ReviewItem, Run
+from governance.store.recorder import append_event
+
+LONDON = ZoneInfo("Europe/London")
+Decision = Literal["keep", "delete"]
+
+
+class ReviewError(GovernanceError):
+    """A review decision that cannot be taken (no such open review, decided otherwise)."""
+
+
+@dataclass(frozen=True)
+class OpenReview:
+    source: str
+    record_id: str
+    rule_id: str
+    trigger_date: date | None
+    due_date: date
+    run_id: str
+    as_of: date
+
+
+def latest_run(conn: Connection) -> tuple[str, date] | None:
+    """The latest run that is not a dry run (by as_of, then finishing time)."""
+    row = conn.execute(
+        select(Run.run_id, Run.as_of)
+        .where(Run.dry_run.is_(False))
+        .order_by(Run.as_of.desc(), Run.finished_at.desc(), Run.run_id.desc())
+        .limit(1)
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def _undecided() -> ColumnElement[bool]:
+    return ~(
+        select(ReviewDecision.id)
+        .where(
+            ReviewDecision.source == ReviewItem.source,
+            ReviewDecision.record_id == ReviewItem.record_id,
+            ReviewDecision.rule_id == ReviewItem.rule_id,
+            ReviewDecision.due_date == ReviewItem.due_date,
+        )
+        .exists()
+    )
+
+
+def open_reviews(
+    engine: Engine, source: str | None = None, record_id: str | None = None
+) -> list[OpenReview]:
+    """The review queue of the latest run, less the reviews already decided, oldest due
+    first."""
+    with engine.connect() as conn:
+        latest = latest_run(conn)
+        if latest is None:
+            return []
+        run_id, as_of = latest
+        query = select(ReviewItem).where(ReviewItem.run_id == run_id, _undecided())
+        if source is not None:
+            query = query.where(ReviewItem.source == source)
+        if record_id is not None:
+            query = query.where(ReviewItem.record_id == record_id)
+        query = query.order_by(ReviewItem.due_date, ReviewItem.source, ReviewItem.record_id)
+        return [
+            OpenReview(r.source, r.record_id, r.rule_id, r.trigger_date, r.due_date, run_id, as_of)
+            for r in conn.execute(query)
+        ]
+
+
+def decide_review(
+    engine: Engine,
+    record_id: str,
+    decision: Decision,
+    reviewer: str,
+    reason: str,
+    source: str | None = None,
+    now: datetime | None = None,
+) -> tuple[list[OpenReview], bool]:
+    """Record a reviewer's decision on the review(s) of `record_id` in the latest run's
+    queue; returns them and whether this call recorded anything (False: the same decision
+    was already recorded, so a retry changes nothing)."""
+    if not reason.strip():
+        raise ReviewError("a review decision needs a reason (--reason)")
+    if not reviewer.strip():
+        raise ReviewError("the reviewer is unknown: pass --reviewer")
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    with engine.begin() as conn:
+        latest = latest_run(conn)
+        if latest is None:
+            raise ReviewError("no run is recorded in the store yet: nothing to review")
+        run_id, as_of = latest
+        query = select(ReviewItem).where(
+            ReviewItem.run_id == run_id, ReviewItem.record_id == record_id
+        )
+        if source is not None:
+            query = query.where(ReviewItem.source == source)
+        items = [
+            OpenReview(r.source, r.record_id, r.rule_id, r.trigger_date, r.due_date, run_id, as_of)
+            for r in conn.execute(query.order_by(ReviewItem.source, ReviewItem.rule_id))
+        ]
+        if not items:
+            where = f" in {source}" if source else ""
+            raise ReviewError(f"{record_id}{where} has no review in the latest run ({run_id})")
+        sources = sorted({i.source for i in items})
+        if len(sources) > 1:
+            raise ReviewError(f"{record_id} is under review in {', '.join(sources)}: pass --source")
+        recorded = False
+        for item in items:
+            done = conn.execute(
+                select(ReviewDecision).where(
+                    ReviewDecision.source == item.source,
+                    ReviewDecision.record_id == item.record_id,
+                    ReviewDecision.rule_id == item.rule_id,
+                    ReviewDecision.due_date == item.due_date,
+                )
+            ).first()
+            if done is not None:
+                if done.decision == decision:
+                    continue
+                raise ReviewError(
+                    f"the review of {item.source} {record_id} due {item.due_date} was "
+                    f"already decided: {done.decision} on {done.decided_on}"
+                )
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        insert(ReviewDecision).values(
+                            source=item.source,
+                            record_id=item.record_id,
+                            rule_id=item.rule_id,
+                            due_date=item.due_date,
+                            decision=decision,
+                            reviewer=reviewer,
+                            reason=reason,
+                            decided_on=moment.astimezone(LONDON).date(),
+                            decided_at=moment.isoformat(timespec="microseconds"),
+                            run_id=run_id,
+                        )
+                    )
+            except IntegrityError:
+                raise ReviewError(
+                    f"the review of {item.source} {record_id} was decided by someone else "
+                    "at the same moment: see `governance review list`"
+                ) from None
+            append_event(
+                conn,
+                "review decided",
+                {
+                    "source": item.source,
+                    "record_id": item.record_id,
+                    "rule_id": item.rule_id,
+                    "due_date": item.due_date.isoformat(),
+                    "decision": decision,
+                    "reason": reason,
+                },
+                run_id=run_id,
+                actor=reviewer,
+                at=moment,
+            )
+            recorded = True
+    return items, recorded
+
+
+def decisions_for(conn: Connection, source: str, as_of: date) -> pd.DataFrame:
+    """Reviewers' decisions on `source` that a run as of `as_of` applies (decided on or
+    before it), in a stable order, as the engine takes them."""
+    rows = conn.execute(
+        select(
+            ReviewDecision.record_id,
+            ReviewDecision.rule_id,
+            ReviewDecision.due_date,
+            ReviewDecision.decision,
+            ReviewDecision.decided_on,
+        )
+        .where(ReviewDecision.source == source, ReviewDecision.decided_on <= as_of)
+        .order_by(ReviewDecision.record_id, ReviewDecision.rule_id, ReviewDecision.due_date)
+    ).all()
+    return pd.DataFrame([tuple(r) for r in rows], columns=REVIEW_COLUMNS)
+
+
+def fingerprint(decisions: pd.DataFrame) -> str | None:
+    """A hash of the decisions a run applied (None when there are none): it is part of the
+    run id, so the same exports with new review decisions make a new run."""
+    if decisions.empty:
+        return None
+    text = decisions.astype(str).to_csv(index=False, lineterminator="\n")
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
