@@ -168,6 +168,19 @@ def run(
     recruitment_config: SourceConfigFile = None,
     quality: QualityFile = None,
     db: DbUrl = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Write every output but keep no manifest or queue in the store to act on.",
+        ),
+    ] = False,
+    requested_by: Annotated[
+        str | None, typer.Option(help="Who asked for this run (kept in the audit trail).")
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option(help="Why, or a ticket (kept in the audit trail).")
+    ] = None,
 ) -> None:
     """Apply the retention policy and write decisions, the deletion manifest, the review
     queue, consent actions, the quarantine list and the audit report into --out.
@@ -198,7 +211,7 @@ def run(
             out_dir,
             on_step=progress.step,
             quality=checks,
-            trigger={"kind": "command line"},
+            trigger=_trigger(dry_run, requested_by, reason),
             db_url=db,
         )
 
@@ -468,6 +481,48 @@ def review_decide(
         f"by {who}; {then}",
         highlight=False,
     )
+
+
+report_app = typer.Typer(help="Reports for people, read from the governance store.")
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("monthly")
+def report_monthly(
+    out_dir: Annotated[Path, typer.Option("--out", file_okay=False, help="Folder to write to.")],
+    month: Annotated[
+        str | None, typer.Option(help="YYYY-MM (default: the current month in London).")
+    ] = None,
+    db: DbUrl = None,
+) -> None:
+    """The monthly governance report: one self-contained HTML page with charts, and its
+    tables as CSV (runs, decisions by rule, deletions, reviews, consent, quarantine,
+    blocked exports, data-quality trend, policy versions)."""
+    from governance.reports.monthly import write_monthly_report
+    from governance.store.db import engine_for
+
+    chosen = month or f"{_london_today():%Y-%m}"
+    report = write_monthly_report(engine_for(db), chosen, out_dir)
+    totals = report.totals
+    out.print(
+        f"{chosen}: {totals['runs']} runs, {totals['deletions_issued']:,} deletions issued, "
+        f"{totals['deletions_confirmed']:,} confirmed, {totals['deletions_overdue']:,} overdue, "
+        f"{totals['reviews_open']:,} reviews open",
+        highlight=False,
+    )
+    out.print(f"report: {report.files['report']}", highlight=False)
+    out.print(f"tables: {out_dir}/*.csv", highlight=False)
+
+
+def _trigger(dry_run: bool, requested_by: str | None, reason: str | None) -> dict[str, Any]:
+    trigger: dict[str, Any] = {"kind": "command line"}
+    if dry_run:
+        trigger["dry_run"] = True
+    if requested_by:
+        trigger["requested_by"] = requested_by
+    if reason:
+        trigger["reason"] = reason
+    return trigger
 
 
 def _london_today() -> date:

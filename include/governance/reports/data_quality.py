@@ -11,7 +11,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 DATA_QUALITY_PAGE = "data_quality.html"
 AUDIT_PAGE = "audit_report.html"
 
-_env = Environment(
+templates = Environment(
     loader=PackageLoader("governance.reports", "templates"),
     autoescape=select_autoescape(["html", "j2"]),
     trim_blocks=True,
@@ -36,12 +36,12 @@ def render_data_quality(run_id: str, as_of: date, outcomes: list[Any]) -> str:
                 "failed": sum(not r.success for r in results),
             }
         )
-    template = _env.get_template("data_quality.html.j2")
+    template = templates.get_template("data_quality.html.j2")
     return template.render(run_id=run_id, as_of=as_of.isoformat(), exports=exports)
 
 
 def render_audit_report(audit: dict[str, Any]) -> str:
     from governance.policy.model import DECISIONS
 
-    template = _env.get_template("audit_report.html.j2")
+    template = templates.get_template("audit_report.html.j2")
     return template.render(a=audit, decisions=list(DECISIONS))
