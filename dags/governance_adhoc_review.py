@@ -2,10 +2,20 @@
 ### Ad hoc retention review
 
 Trigger by hand with the form: the date to decide as of, which sources, whether it is a
-dry run, who asks and why (a ticket or reason). The run reads the configured exports,
-applies the policy and writes its outputs apart from scheduled runs, under
-`$GOVERNANCE_OUTPUT_DIR/adhoc/<run id>/`. The requester and the reason are recorded in the
-audit report. A dry run leaves the row-count history untouched.
+dry run, who asks and why (a ticket or reason). The run finds those sources' exports for
+that date in the landing area, applies the policy, records the run in the governance store
+and writes its outputs apart from scheduled runs, under `<outputs>/adhoc/<run id>/`. The
+requester and the reason are recorded in the audit report. A dry run leaves the row-count
+history untouched.
+
+**Where things are** (read inside the task, never when the DAG is parsed): the store is the
+Airflow connection `governance_db` (id from `$GOVERNANCE_DB_CONN_ID`), else
+`$GOVERNANCE_DB_URL`, else SQLite in `$GOVERNANCE_HOME`; the landing area is the Variable
+`governance_landing_dir`, else `$GOVERNANCE_LANDING_DIR`, else each source config's `path`;
+`<outputs>` is the Variable `governance_output_dir`, else `$GOVERNANCE_OUTPUT_DIR`, else
+`$AIRFLOW_HOME/governance`. A source config's `landing` pattern (`{date:%Y-%m-%d}/crm.csv`)
+picks the export of the form's date; a missing export fails the run with one line naming
+where it looked.
 """
 
 from __future__ import annotations
@@ -14,7 +24,13 @@ from typing import Any
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from governance.airflow_support import DEFAULT_ARGS, START, sources, without_retry_on_bad_data
+from governance.airflow_support import (
+    DEFAULT_ARGS,
+    START,
+    sources,
+    task_settings,
+    without_retry_on_bad_data,
+)
 
 
 @dag(
@@ -76,13 +92,15 @@ def adhoc_review() -> None:
             "dry_run": params["dry_run"],
             "airflow_run_id": context["run_id"],
         }
+        settings = task_settings()
         return without_retry_on_bad_data(
             evaluate,
             as_of,
-            adhoc_folder(context["run_id"]),
+            adhoc_folder(context["run_id"], settings["output_dir"]),
             sources=list(params["sources"]),
             trigger=trigger,
             dry_run=bool(params["dry_run"]),
+            **settings,
         )
 
     review()

@@ -2,24 +2,34 @@
 
 DAG files stay thin: they import this module inside their tasks, pass the run's date and
 parameters, and get back summaries fit for an XCom (counts, paths, ids; never a name,
-e-mail or phone number). Locations come from the environment, read at run time.
+e-mail or phone number).
+
+Locations are read at run time, never at import. The tasks pass what Airflow holds
+(`governance.airflow_support.task_settings`: the store's connection, the Variables
+`governance_landing_dir` and `governance_output_dir`); anything not given falls back to the
+environment (`GOVERNANCE_DB_URL`, `GOVERNANCE_LANDING_DIR`, `GOVERNANCE_OUTPUT_DIR`), then to
+the defaults. The day's export is found in the landing area by `governance.landing`.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from governance.errors import GovernanceError
+from governance.landing import FileSystemResolver, LandedExport, landed_exports, name_origins
 from governance.pipeline import check_export, resolve_sources
 from governance.policy.model import load_policy
 from governance.quality.config import load_quality_config
 from governance.run import run_retention
-from governance.sources.config import SOURCES_DIR
+from governance.sources.config import SOURCES_DIR, load_source_config
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -33,9 +43,11 @@ def london_date(moment: datetime) -> date:
     return moment.astimezone(LONDON).date()
 
 
-def output_root() -> Path:
-    """Where runs write: $GOVERNANCE_OUTPUT_DIR, else $AIRFLOW_HOME/governance, else
-    ~/.governance/outputs."""
+def output_root(configured: str | None = None) -> Path:
+    """Where runs write: `configured` (the task's Variable), else $GOVERNANCE_OUTPUT_DIR,
+    else $AIRFLOW_HOME/governance, else ~/.governance/outputs."""
+    if configured:
+        return Path(configured).expanduser()
     if os.environ.get("GOVERNANCE_OUTPUT_DIR"):
         return Path(os.environ["GOVERNANCE_OUTPUT_DIR"])
     if os.environ.get("AIRFLOW_HOME"):
@@ -43,20 +55,33 @@ def output_root() -> Path:
     return Path.home() / ".governance" / "outputs"
 
 
-def landing_files(sources: list[str], configs: dict[str, Path]) -> dict[str, Path | None]:
-    """With $GOVERNANCE_LANDING_DIR set, each source's export is the file of the same name
-    in that folder (the configured path's file name); otherwise the configured path."""
-    landing = os.environ.get("GOVERNANCE_LANDING_DIR")
-    if not landing:
-        return {}
-    from governance.sources.config import load_source_config
+def landing_location(configured: str | None = None) -> str | None:
+    """The landing area (a folder or an fsspec URI): `configured` (the task's Variable),
+    else $GOVERNANCE_LANDING_DIR, else None (each source config's `path` is read)."""
+    return configured or os.environ.get("GOVERNANCE_LANDING_DIR") or None
 
-    files: dict[str, Path | None] = {}
-    for source in sources:
-        config, _ = load_source_config(configs[source])
-        name = Path(config.path).name if config.path else f"{source}.csv"
-        files[source] = Path(landing) / name
-    return files
+
+@contextmanager
+def landing_files(
+    sources: list[str],
+    configs: dict[str, Path],
+    as_of: date,
+    *,
+    landing: str | None = None,
+    output_dir: str | None = None,
+    filesystem: FileSystemResolver | None = None,
+) -> Iterator[dict[str, LandedExport]]:
+    """Each source's export for `as_of` in the landing area (see `governance.landing`);
+    remote ones are staged under `<output root>/staging/` until the block ends. Empty when
+    no landing area is configured: each source's configured `path` is read then."""
+    location = landing_location(landing)
+    if not location:
+        yield {}
+        return
+    loaded = {source: load_source_config(configs[source])[0] for source in sources}
+    staging = output_root(output_dir) / "staging"
+    with landed_exports(location, loaded, as_of, staging, filesystem=filesystem) as found:
+        yield found
 
 
 def configured_sources() -> dict[str, Path]:
@@ -64,19 +89,40 @@ def configured_sources() -> dict[str, Path]:
     return {p.stem: p for p in sorted(SOURCES_DIR.glob("*.yaml"))}
 
 
-def ingest(source: str, config: Path, as_of: date) -> dict[str, Any]:
-    """Read and validate one export; raise ExportBlocked when it would be blocked."""
-    files = landing_files([source], {source: config})
-    plan = resolve_sources(files=files, configs={source: config})[0]
-    result = check_export(
-        plan,
-        load_policy().policy,
+def ingest(
+    source: str,
+    config: Path,
+    as_of: date,
+    *,
+    db_url: str | None = None,
+    landing: str | None = None,
+    output_dir: str | None = None,
+    filesystem: FileSystemResolver | None = None,
+) -> dict[str, Any]:
+    """Read and validate one source's export for `as_of`; raise ExportBlocked when it
+    would be blocked (and ExportMissing when the day's export is not in the landing area).
+    `db_url` is the store holding the previous accepted row count."""
+    with landing_files(
+        [source],
+        {source: config},
         as_of,
-        load_quality_config(),
-    )
+        landing=landing,
+        output_dir=output_dir,
+        filesystem=filesystem,
+    ) as landed:
+        files = {s: e.path for s, e in landed.items()}
+        plan = resolve_sources(files=files, configs={source: config})[0]
+        result = check_export(
+            plan,
+            load_policy().policy,
+            as_of,
+            load_quality_config(),
+            db_url=db_url,
+        )
     if result.blocked_reason:
-        raise ExportBlocked(f"{source} export blocked: {result.blocked_reason}")
-    summary = result.summary()
+        message = f"{source} export blocked: {result.blocked_reason}"
+        raise ExportBlocked(name_origins(message, landed.values()))
+    summary: dict[str, Any] = name_origins(result.summary(), landed.values())
     summary["as_of"] = as_of.isoformat()
     return summary
 
@@ -87,27 +133,50 @@ def evaluate(
     sources: list[str] | None = None,
     trigger: dict[str, Any] | None = None,
     dry_run: bool = False,
+    *,
+    db_url: str | None = None,
+    landing: str | None = None,
+    output_dir: str | None = None,
+    filesystem: FileSystemResolver | None = None,
 ) -> dict[str, Any]:
-    """Run the retention policy over the configured exports into `out_dir`; raise
-    ExportBlocked (after writing every output) when an export was blocked."""
+    """Run the retention policy over the day's exports into `out_dir`, recording the run in
+    the store at `db_url`; raise ExportBlocked (after writing every output) when an export
+    was blocked, ExportMissing (before writing anything) when one is not in the landing
+    area."""
     configs = configured_sources()
     chosen = sources or list(configs)
     unknown = sorted(set(chosen) - set(configs))
     if unknown:
         raise GovernanceError(f"unknown source(s): {', '.join(unknown)}")
     chosen_configs = {s: configs[s] for s in chosen}
-    plans = resolve_sources(files=landing_files(chosen, chosen_configs), configs=chosen_configs)
-    result = run_retention(
-        plans,
-        load_policy(),
+    with landing_files(
+        chosen,
+        chosen_configs,
         as_of,
-        out_dir,
-        trigger={**(trigger or {}), "dry_run": dry_run},
-    )
+        landing=landing,
+        output_dir=output_dir,
+        filesystem=filesystem,
+    ) as landed:
+        files = {s: e.path for s, e in landed.items()}
+        plans = [
+            replace(p, origin=landed[p.source].uri)
+            if p.source in landed and landed[p.source].staged
+            else p
+            for p in resolve_sources(files=files, configs=chosen_configs)
+        ]
+        result = run_retention(
+            plans,
+            load_policy(),
+            as_of,
+            out_dir,
+            trigger={**(trigger or {}), "dry_run": dry_run},
+            db_url=db_url,
+        )
     summary: dict[str, Any] = {
         "run_id": result.run_id,
         "as_of": as_of.isoformat(),
         "out_dir": str(out_dir),
+        "inputs": {p.source: p.shown for p in plans},
         "manifest": str(result.files["deletion_manifest"]),
         "manifest_rows": result.manifest_rows,
         "audit_report": str(result.files["audit_report"]),
@@ -117,16 +186,18 @@ def evaluate(
     }
     blocked = [f"{o.source}: {o.blocked_reason}" for o in result.outcomes if o.blocked_reason]
     if blocked:
-        raise ExportBlocked("blocked export(s) - " + "; ".join(blocked))
-    return summary
+        message = "blocked export(s) - " + "; ".join(blocked)
+        raise ExportBlocked(name_origins(message, landed.values()))
+    named: dict[str, Any] = name_origins(summary, landed.values())
+    return named
 
 
-def adhoc_folder(run_id: str) -> Path:
+def adhoc_folder(run_id: str, output_dir: str | None = None) -> Path:
     """Ad hoc runs write apart from scheduled ones, one folder per Airflow run."""
     slug = re.sub(r"[^A-Za-z0-9]+", "-", run_id).strip("-").lower()
-    return output_root() / "adhoc" / slug
+    return output_root(output_dir) / "adhoc" / slug
 
 
-def scheduled_folder(as_of: date) -> Path:
+def scheduled_folder(as_of: date, output_dir: str | None = None) -> Path:
     """Scheduled runs write one folder per as_of: a rerun replaces its own outputs."""
-    return output_root() / "scheduled" / as_of.isoformat()
+    return output_root(output_dir) / "scheduled" / as_of.isoformat()

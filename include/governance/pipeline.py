@@ -28,6 +28,17 @@ class SourcePlan:
     source: str
     path: Path
     config: SourceConfig
+    origin: str | None = None
+    """Where the export came from when `path` is a staged copy (a landing-area URI): what
+    reports and messages name."""
+
+    @property
+    def shown(self) -> str:
+        return self.origin or str(self.path)
+
+    def name(self, message: str) -> str:
+        """`message` naming the export's origin rather than its staged copy."""
+        return message.replace(str(self.path), self.origin) if self.origin else message
 
 
 @dataclass

@@ -57,6 +57,8 @@ EXIT_BLOCKED = 3
 class ExportOutcome:
     source: str
     path: Path
+    origin: str | None = None
+    """The landing-area URI the export was staged from, if it was."""
     sha256: str | None = None
     evaluation: Evaluation | None = None
     quality: QualityReport | None = None
@@ -137,13 +139,13 @@ def run_retention(
     store = engine_for(db_url)
     outcomes: list[ExportOutcome] = []
     for plan in sorted(plans, key=lambda p: SOURCES.index(p.source)):
-        outcome = ExportOutcome(plan.source, plan.path)
+        outcome = ExportOutcome(plan.source, plan.path, origin=plan.origin)
         outcomes.append(outcome)
         try:
             export = read_export(plan.path, plan.config)
         except ExportError as exc:
             outcome.sha256 = exc.sha256
-            outcome.error = str(exc)
+            outcome.error = plan.name(str(exc))
             outcome.quality = unreadable_report(plan.source, exc)
             step(f"{plan.source}: blocked, cannot be read")
             continue
@@ -336,7 +338,7 @@ def _audit_report(
     exports: dict[str, Any] = {}
     for o in outcomes:
         doc: dict[str, Any] = {
-            "file": str(o.path),
+            "file": o.origin or str(o.path),
             "sha256": o.sha256,
             "status": o.status,
             "blocked_reason": o.blocked_reason,

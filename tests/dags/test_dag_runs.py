@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "include" / "sample_exports"
@@ -58,3 +61,46 @@ def test_a_broken_export_stops_at_ingestion(tmp_path: Path) -> None:
     assert "governance_ingest_hr: failed" in proc.stdout
     assert "governance_retention" not in proc.stdout
     assert not (tmp_path / "af" / "outputs" / "scheduled").exists()
+
+
+def test_store_as_a_connection_and_locations_as_variables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    landing = tmp_path / "landing"
+    shutil.copytree(SAMPLES, landing)
+    store = tmp_path / "store" / "governance.db"
+    store.parent.mkdir()
+    outputs = tmp_path / "outputs_from_variable"
+    monkeypatch.setenv("AIRFLOW_CONN_GOVERNANCE_DB", f"sqlite:///{store}")
+    monkeypatch.setenv("AIRFLOW_VAR_GOVERNANCE_LANDING_DIR", landing.as_uri())
+    monkeypatch.setenv("AIRFLOW_VAR_GOVERNANCE_OUTPUT_DIR", str(outputs))
+    proc = chain(tmp_path / "af")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "governance_retention: success" in proc.stdout
+    audit = json.loads((outputs / "scheduled" / "2026-11-30" / "audit_report.json").read_text())
+    assert {source: doc["file"] for source, doc in audit["exports"].items()} == {
+        source: str(landing / f"{source}.csv") for source in ("crm", "hr", "recruitment")
+    }
+    with sqlite3.connect(store) as db:
+        runs = db.execute("SELECT run_id, as_of, trigger_kind FROM runs").fetchall()
+    assert runs == [(audit["run_id"], "2026-11-30", "scheduled")]
+    # The Variable wins over $GOVERNANCE_OUTPUT_DIR, the connection over the default store.
+    assert not (tmp_path / "af" / "outputs").exists()
+    assert not (tmp_path / "af" / "governance_home" / "governance.db").exists()
+
+
+def test_a_missing_export_fails_ingestion_naming_where_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "landing"
+    empty.mkdir()
+    monkeypatch.delenv("AIRFLOW_CONN_GOVERNANCE_DB", raising=False)
+    monkeypatch.setenv("AIRFLOW_VAR_GOVERNANCE_LANDING_DIR", str(empty))
+    proc = chain(tmp_path / "af")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1
+    assert "governance_ingest_crm: failed" in output
+    assert f"{empty}/crm.csv: no crm export for 2026-11-30 in the landing area" in output
+    assert "governance_retention" not in proc.stdout
+    # No store connection is configured: the fallback to the default store is silent.
+    assert "governance_db" not in output and "AirflowNotFoundException" not in output

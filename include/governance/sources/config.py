@@ -38,6 +38,13 @@ class SourceConfig(BaseModel):
         default=None,
         description="Where the export is; relative paths resolve against the config file.",
     )
+    landing: str | None = Field(
+        default=None,
+        description="Where the day's export is inside the landing area, relative to it: a "
+        "pattern formatted with the run's date and the source, such as "
+        "'{date:%Y-%m-%d}/crm.csv' or 'crm_{date:%Y%m%d}*.csv' (glob characters allowed; "
+        "exactly one file must match). Unset: the file name of `path`, else '<source>.csv'.",
+    )
     format: Literal["auto", "csv", "xlsx"] = "auto"
     encoding: str = "utf-8"
     delimiter: str = ","
@@ -101,6 +108,28 @@ class SourceConfig(BaseModel):
         if value.upper() not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(f"unknown phone region {value!r}")
         return value.upper()
+
+    @field_validator("landing")
+    @classmethod
+    def _landing_pattern(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from datetime import date
+
+        try:
+            name = value.format(date=date(2000, 1, 31), source="crm")
+        except (KeyError, IndexError) as exc:
+            what = f"{{{exc.args[0]}}}" if isinstance(exc, KeyError) else "without a name"
+            raise ValueError(
+                f"unknown placeholder {what}: use {{date:FORMAT}} and {{source}} "
+                "(double a literal brace)"
+            ) from None
+        except (ValueError, AttributeError) as exc:
+            raise ValueError(f"not a valid pattern ({exc})") from None
+        parts = name.replace("\\", "/").split("/")
+        if not name.strip() or name.startswith("/") or "://" in name or ".." in parts:
+            raise ValueError("must be a relative file name inside the landing area")
+        return value
 
     @field_validator("footer")
     @classmethod
