@@ -1,6 +1,6 @@
 """Run the governance DAGs through Airflow itself (`dag.test()`), on a throwaway
-AIRFLOW_HOME with SQLite: ingestion of every source, then the retention evaluation, and
-optionally the ad hoc review with its parameters. Prints where the outputs are.
+AIRFLOW_HOME with SQLite: ingestion of every source, the retention evaluation, the monthly
+report, and optionally the ad hoc review with its parameters. Prints where the outputs are.
 
 Usage: python scripts/airflow_chain.py [--home DIR] [--as-of YYYY-MM-DD] [--landing DIR]
                                        [--adhoc REQUESTER REASON]
@@ -77,6 +77,13 @@ def main() -> int:
     run = bag.get_dag("governance_retention").test(logical_date=when)
     print(f"governance_retention: {run.state}", flush=True)
     ok &= str(run.state) == "success"
+    # The monthly report, for the month of the run just made.
+    month = f"{day:%Y-%m}"
+    run = bag.get_dag("governance_monthly_report").test(
+        logical_date=when, run_conf={"month": month}
+    )
+    print(f"governance_monthly_report: {run.state}", flush=True)
+    ok &= str(run.state) == "success"
     if args.adhoc:
         conf = {
             "as_of": args.as_of,
@@ -89,6 +96,7 @@ def main() -> int:
         ok &= str(run.state) == "success"
     outputs = home / "outputs"
     print(f"scheduled outputs: {outputs / 'scheduled' / args.as_of}")
+    print(f"monthly report:    {outputs / 'monthly' / month / f'governance_report_{month}.html'}")
     if args.adhoc:
         print(f"ad hoc outputs:    {outputs / 'adhoc'}")
     return 0 if ok else 1

@@ -177,3 +177,19 @@ def test_a_month_without_runs_and_a_bad_month(store: dict[str, Any]) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: month '2026-13' is not YYYY-MM"
     assert not (store["tmp"] / "x").exists()
+
+
+@pytest.mark.parametrize(
+    ("moment", "month"),
+    [
+        (datetime(2026, 12, 1, 0, 0, tzinfo=UTC), "2026-11"),
+        (datetime(2027, 1, 1, 6, 0, tzinfo=UTC), "2026-12"),
+        # 00:30 on 1 April in London is still 31 March in UTC: London's date decides.
+        (datetime(2026, 3, 31, 23, 30, tzinfo=UTC), "2026-03"),
+        (datetime(2026, 3, 1, 0, 30, tzinfo=UTC), "2026-02"),
+    ],
+)
+def test_the_scheduled_report_covers_the_month_before_the_run(moment: datetime, month: str) -> None:
+    from governance.orchestration import report_month
+
+    assert report_month(moment) == month

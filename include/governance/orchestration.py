@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -201,3 +201,32 @@ def adhoc_folder(run_id: str, output_dir: str | None = None) -> Path:
 def scheduled_folder(as_of: date, output_dir: str | None = None) -> Path:
     """Scheduled runs write one folder per as_of: a rerun replaces its own outputs."""
     return output_root(output_dir) / "scheduled" / as_of.isoformat()
+
+
+def monthly_folder(month: str, output_dir: str | None = None) -> Path:
+    """Monthly reports: one folder per month, `<outputs>/monthly/<YYYY-MM>/`."""
+    return output_root(output_dir) / "monthly" / month
+
+
+def report_month(moment: datetime) -> str:
+    """The month a scheduled report covers: the one before the run's date in London (a run
+    on 1 December reports on November)."""
+    day = london_date(moment).replace(day=1) - timedelta(days=1)
+    return f"{day:%Y-%m}"
+
+
+def monthly_report(
+    month: str, *, db_url: str | None = None, output_dir: str | None = None
+) -> dict[str, Any]:
+    """Write the month's governance report from the store; returns its paths and totals."""
+    from governance.reports.monthly import write_monthly_report
+    from governance.store.db import engine_for
+
+    folder = monthly_folder(month, output_dir)
+    report = write_monthly_report(engine_for(db_url), month, folder)
+    return {
+        "month": month,
+        "report": str(report.files["report"]),
+        "tables": str(folder),
+        **report.totals,
+    }

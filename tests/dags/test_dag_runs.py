@@ -34,6 +34,7 @@ def test_ingestion_evaluation_and_adhoc_review_run_in_airflow(tmp_path: Path) ->
         "governance_ingest_hr",
         "governance_ingest_recruitment",
         "governance_retention",
+        "governance_monthly_report",
         "governance_adhoc_review",
     ):
         assert f"{dag_id}: success" in proc.stdout
@@ -47,6 +48,11 @@ def test_ingestion_evaluation_and_adhoc_review_run_in_airflow(tmp_path: Path) ->
     assert adhoc_audit["trigger"]["requested_by"] == "Data team"
     assert adhoc_audit["trigger"]["reason"] == "TICKET-123"
     assert adhoc_audit["trigger"]["dry_run"] is True
+    # The monthly report DAG read the scheduled run back from the store.
+    monthly = tmp_path / "af" / "outputs" / "monthly" / "2026-11"
+    assert str(monthly / "governance_report_2026-11.html") in proc.stdout
+    runs = (monthly / "runs.csv").read_text()
+    assert audit["run_id"] in runs
     # Same exports and date: the ad hoc run decides exactly as the scheduled one did.
     assert (adhoc / "decisions.csv").read_bytes() == (scheduled / "decisions.csv").read_bytes()
 
