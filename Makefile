@@ -7,6 +7,7 @@ DEMO   ?= build/demo
 ROWS   ?= 2000
 SEED   ?= 7
 AS_OF  ?= 2026-11-30
+MONTH  ?= $(shell echo $(AS_OF) | cut -c1-7)
 
 .PHONY: system-deps setup demo demo-airflow airflow test lint typecheck unit bench constraints sample-include clean
 
@@ -26,6 +27,8 @@ demo: setup
 		--recruitment $(DEMO)/exports/recruitment.csv --as-of $(AS_OF) --out $(DEMO)/run \
 		--db sqlite:///$(abspath $(DEMO))/governance.db; \
 		status=$$?; test $$status -eq 0 -o $$status -eq 3
+	$(BIN)/governance report monthly --month $(MONTH) --out $(DEMO)/monthly \
+		--db sqlite:///$(abspath $(DEMO))/governance.db
 	@echo
 	@echo "The same chain through Airflow (dag.test() on a throwaway SQLite home):"
 	$(BIN)/python scripts/airflow_chain.py --home $(DEMO)/airflow --as-of $(AS_OF) \
@@ -41,7 +44,8 @@ demo: setup
 	@echo "  quarantine list   : $(abspath $(DEMO))/run/quarantine.csv"
 	@echo "  data quality page : $(abspath $(DEMO))/run/data_quality.html"
 	@echo "  audit report      : $(abspath $(DEMO))/run/audit_report.html (and .json)"
-	@echo "  Airflow runs      : $(abspath $(DEMO))/airflow/outputs/ (scheduled/ and adhoc/)"
+	@echo "  monthly report    : $(abspath $(DEMO))/monthly/governance_report_$(MONTH).html (+ CSVs)"
+	@echo "  Airflow runs      : $(abspath $(DEMO))/airflow/outputs/ (scheduled/, monthly/, adhoc/)"
 
 # The same chain through Airflow itself: dag.test() of ingestion, evaluation and an ad hoc
 # review on a throwaway AIRFLOW_HOME (SQLite), reading the committed sample exports.
