@@ -63,7 +63,7 @@ def test_a_rerun_is_recognised_and_writes_nothing(store_url: str) -> None:
     assert record_run(engine, audit_doc(), MANIFEST) is True
     assert record_run(engine, audit_doc(), MANIFEST) is False
     assert (count(engine, Run), count(engine, InputFile), count(engine, ManifestItem)) == (1, 1, 1)
-    assert count(engine, AuditEvent) == 2  # manifest written, run recorded
+    assert count(engine, AuditEvent) == 3  # run started, manifest written, run finished
     assert verify_trail(engine).ok
 
 

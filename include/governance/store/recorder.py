@@ -26,6 +26,9 @@ from governance.store.models import (
 
 GENESIS = "0" * 64
 """The `prev_hash` of the first event."""
+RUN_FINISHED = "run finished"
+FINISHED_KINDS = (RUN_FINISHED, "run recorded")
+"""The event closing a recorded run (`run recorded` in stores written before 0.4)."""
 
 
 def _insert_ignore(conn: Connection, table: Any, values: dict[str, Any], key: list[str]) -> bool:
@@ -136,12 +139,12 @@ def verify_trail(engine: Engine) -> Verification:
         runs = set(conn.execute(select(Run.run_id)).scalars())
         recorded = set(
             conn.execute(
-                select(AuditEvent.run_id).where(AuditEvent.kind == "run recorded")
+                select(AuditEvent.run_id).where(AuditEvent.kind.in_(FINISHED_KINDS))
             ).scalars()
         )
         missing = sorted(runs - recorded)
         if missing:
-            return Verification(count, None, f"run {missing[0]} has no 'run recorded' event")
+            return Verification(count, None, f"run {missing[0]} has no '{RUN_FINISHED}' event")
     return Verification(count)
 
 
@@ -255,6 +258,21 @@ def record_run(
         for key, table in (items or {}).items():
             _bulk_insert(conn, ITEM_MODELS[key], run_id, table)
         at = datetime.fromisoformat(audit["finished_at"])
+        actor = str(trigger.get("requested_by") or "governance")
+        append_event(
+            conn,
+            "run started",
+            {
+                "as_of": audit["as_of"],
+                "policy_version": audit["policy"]["version"],
+                "policy_sha256": audit["policy"]["sha256"],
+                "inputs": {s: e["sha256"] for s, e in audit["exports"].items()},
+                "trigger": trigger,
+            },
+            run_id=run_id,
+            actor=actor,
+            at=datetime.fromisoformat(audit["started_at"]),
+        )
         for source, export in audit["exports"].items():
             if export["status"] == "blocked":
                 append_event(
@@ -277,15 +295,15 @@ def record_run(
         )
         append_event(
             conn,
-            "run recorded",
+            RUN_FINISHED,
             {
                 "as_of": audit["as_of"],
                 "status": audit["status"],
-                "policy_version": audit["policy"]["version"],
-                "trigger": trigger,
+                "blocked_exports": audit.get("blocked_exports", []),
+                "manifest_rows": audit["manifest"]["rows"],
             },
             run_id=run_id,
-            actor=str(trigger.get("requested_by") or "governance"),
+            actor=actor,
             at=at,
         )
     return True
