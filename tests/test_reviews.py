@@ -215,7 +215,7 @@ def test_reviewer_and_reason_are_in_the_audit_trail(workflow: dict[str, Any]) ->
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["C-NOPE", "--delete"], "has no review in the latest run"),
+        (["C-NOPE", "--delete"], "has no review due in the latest accepted export"),
         (["{record}", "--keep"], "a keep needs a reason"),
         (["{record}", "--keep", "--delete", "--reason", "x"], "choose one of --keep or --delete"),
         (["{record}"], "choose one of --keep or --delete"),

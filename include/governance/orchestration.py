@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 from governance.errors import GovernanceError
 from governance.landing import FileSystemResolver, LandedExport, landed_exports, name_origins
+from governance.locations import output_root
 from governance.pipeline import check_export, resolve_sources
 from governance.policy.model import load_policy
 from governance.quality.config import load_quality_config
@@ -41,18 +42,6 @@ class ExportBlocked(GovernanceError):
 def london_date(moment: datetime) -> date:
     """The calendar date in Europe/London of an (aware) instant."""
     return moment.astimezone(LONDON).date()
-
-
-def output_root(configured: str | None = None) -> Path:
-    """Where runs write: `configured` (the task's Variable), else $GOVERNANCE_OUTPUT_DIR,
-    else $AIRFLOW_HOME/governance, else ~/.governance/outputs."""
-    if configured:
-        return Path(configured).expanduser()
-    if os.environ.get("GOVERNANCE_OUTPUT_DIR"):
-        return Path(os.environ["GOVERNANCE_OUTPUT_DIR"])
-    if os.environ.get("AIRFLOW_HOME"):
-        return Path(os.environ["AIRFLOW_HOME"]) / "governance"
-    return Path.home() / ".governance" / "outputs"
 
 
 def landing_location(configured: str | None = None) -> str | None:

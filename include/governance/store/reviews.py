@@ -15,12 +15,13 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Connection, Engine, insert, select
+from sqlalchemy import ColumnElement, Connection, Engine, and_, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from governance.errors import GovernanceError
 from governance.policy.engine import REVIEW_COLUMNS
-from governance.store.models import ReviewDecision, ReviewItem, Run
+from governance.store.models import ReviewDecision, ReviewItem
+from governance.store.overview import current_subquery
 from governance.store.recorder import append_event
 
 LONDON = ZoneInfo("Europe/London")
@@ -42,17 +43,6 @@ class OpenReview:
     as_of: date
 
 
-def latest_run(conn: Connection) -> tuple[str, date] | None:
-    """The latest run that is not a dry run (by as_of, then finishing time)."""
-    row = conn.execute(
-        select(Run.run_id, Run.as_of)
-        .where(Run.dry_run.is_(False))
-        .order_by(Run.as_of.desc(), Run.finished_at.desc(), Run.run_id.desc())
-        .limit(1)
-    ).first()
-    return (row[0], row[1]) if row else None
-
-
 def _undecided() -> ColumnElement[bool]:
     return ~(
         select(ReviewDecision.id)
@@ -66,26 +56,42 @@ def _undecided() -> ColumnElement[bool]:
     )
 
 
+def _current_items(
+    conn: Connection, source: str | None, record_id: str | None, undecided: bool
+) -> list[OpenReview]:
+    """Review items of each source's current run (its latest accepted export in a run that
+    was not a dry run: see `governance.store.overview`)."""
+    current = current_subquery()
+    query = select(
+        ReviewItem.source,
+        ReviewItem.record_id,
+        ReviewItem.rule_id,
+        ReviewItem.trigger_date,
+        ReviewItem.due_date,
+        ReviewItem.run_id,
+        current.c.as_of,
+    ).join(
+        current, and_(current.c.run_id == ReviewItem.run_id, current.c.source == ReviewItem.source)
+    )
+    if undecided:
+        query = query.where(_undecided())
+    if source is not None:
+        query = query.where(ReviewItem.source == source)
+    if record_id is not None:
+        query = query.where(ReviewItem.record_id == record_id)
+    query = query.order_by(
+        ReviewItem.due_date, ReviewItem.source, ReviewItem.record_id, ReviewItem.rule_id
+    )
+    return [OpenReview(*row) for row in conn.execute(query).all()]
+
+
 def open_reviews(
     engine: Engine, source: str | None = None, record_id: str | None = None
 ) -> list[OpenReview]:
-    """The review queue of the latest run, less the reviews already decided, oldest due
+    """The reviews due in each source's current run that nobody has decided, oldest due
     first."""
     with engine.connect() as conn:
-        latest = latest_run(conn)
-        if latest is None:
-            return []
-        run_id, as_of = latest
-        query = select(ReviewItem).where(ReviewItem.run_id == run_id, _undecided())
-        if source is not None:
-            query = query.where(ReviewItem.source == source)
-        if record_id is not None:
-            query = query.where(ReviewItem.record_id == record_id)
-        query = query.order_by(ReviewItem.due_date, ReviewItem.source, ReviewItem.record_id)
-        return [
-            OpenReview(r.source, r.record_id, r.rule_id, r.trigger_date, r.due_date, run_id, as_of)
-            for r in conn.execute(query)
-        ]
+        return _current_items(conn, source, record_id, undecided=True)
 
 
 def decide_review(
@@ -97,8 +103,8 @@ def decide_review(
     source: str | None = None,
     now: datetime | None = None,
 ) -> tuple[list[OpenReview], bool]:
-    """Record a reviewer's decision on the review(s) of `record_id` in the latest run's
-    queue; returns them and whether this call recorded anything (False: the same decision
+    """Record a reviewer's decision on the review(s) of `record_id` due in its source's
+    current run; returns them and whether this call recorded anything (False: the same decision
     was already recorded, so a retry changes nothing)."""
     if not reason.strip():
         raise ReviewError("a review decision needs a reason (--reason)")
@@ -106,22 +112,10 @@ def decide_review(
         raise ReviewError("the reviewer is unknown: pass --reviewer")
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     with engine.begin() as conn:
-        latest = latest_run(conn)
-        if latest is None:
-            raise ReviewError("no run is recorded in the store yet: nothing to review")
-        run_id, as_of = latest
-        query = select(ReviewItem).where(
-            ReviewItem.run_id == run_id, ReviewItem.record_id == record_id
-        )
-        if source is not None:
-            query = query.where(ReviewItem.source == source)
-        items = [
-            OpenReview(r.source, r.record_id, r.rule_id, r.trigger_date, r.due_date, run_id, as_of)
-            for r in conn.execute(query.order_by(ReviewItem.source, ReviewItem.rule_id))
-        ]
+        items = _current_items(conn, source, record_id, undecided=False)
         if not items:
             where = f" in {source}" if source else ""
-            raise ReviewError(f"{record_id}{where} has no review in the latest run ({run_id})")
+            raise ReviewError(f"{record_id}{where} has no review due in the latest accepted export")
         sources = sorted({i.source for i in items})
         if len(sources) > 1:
             raise ReviewError(f"{record_id} is under review in {', '.join(sources)}: pass --source")
@@ -155,7 +149,7 @@ def decide_review(
                             reason=reason,
                             decided_on=moment.astimezone(LONDON).date(),
                             decided_at=moment.isoformat(timespec="microseconds"),
-                            run_id=run_id,
+                            run_id=item.run_id,
                         )
                     )
             except IntegrityError:
@@ -174,7 +168,7 @@ def decide_review(
                     "decision": decision,
                     "reason": reason,
                 },
-                run_id=run_id,
+                run_id=item.run_id,
                 actor=reviewer,
                 at=moment,
             )
