@@ -181,6 +181,16 @@ def run(
     reason: Annotated[
         str | None, typer.Option(help="Why, or a ticket (kept in the audit trail).")
     ] = None,
+    partitions: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Decide each export in this many parts (bounds memory; same outputs)."
+        ),
+    ] = None,
+    partition_rows: Annotated[
+        int | None,
+        typer.Option(min=1000, help="Or: one part per this many rows of an export."),
+    ] = None,
 ) -> None:
     """Apply the retention policy and write decisions, the deletion manifest, the review
     queue, consent actions, the quarantine list and the audit report into --out.
@@ -204,16 +214,33 @@ def run(
         configs={"crm": crm_config, "hr": hr_config, "recruitment": recruitment_config},
     )
     with reporter(2 * len(plan) + 1) as progress:
-        result = run_retention(
-            plan,
-            loaded,
-            day,
-            out_dir,
-            on_step=progress.step,
-            quality=checks,
-            trigger=_trigger(dry_run, requested_by, reason),
-            db_url=db,
-        )
+        if partitions is None and partition_rows is None:
+            result = run_retention(
+                plan,
+                loaded,
+                day,
+                out_dir,
+                on_step=progress.step,
+                quality=checks,
+                trigger=_trigger(dry_run, requested_by, reason),
+                db_url=db,
+            )
+        else:
+            from governance.partition import run_partitioned
+
+            result = run_partitioned(
+                plan,
+                loaded,
+                day,
+                out_dir,
+                out_dir / ".parts",
+                partitions=partitions,
+                partition_rows=partition_rows,
+                on_step=progress.step,
+                quality=checks,
+                trigger=_trigger(dry_run, requested_by, reason),
+                db_url=db,
+            )
 
     table = Table(
         title=f"Run {result.run_id} as of {day.isoformat()} (policy {loaded.policy.version})"

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from sqlalchemy import Engine
 
 import governance
 from governance.errors import ExportError
@@ -168,7 +169,22 @@ def run_retention(
             f"decided and checked {plan.source}: {len(ev.decisions):,} decisions, "
             f"{ev.quarantined_rows:,} quarantined ({outcome.status})"
         )
+    return finish_run(outcomes, policy, as_of, out_dir, store, started, step, clock, trigger)
 
+
+def finish_run(
+    outcomes: list[ExportOutcome],
+    policy: LoadedPolicy,
+    as_of: date,
+    out_dir: Path,
+    store: Engine,
+    started: datetime,
+    step: Callable[[str], None],
+    clock: Callable[[], datetime],
+    trigger: dict[str, Any] | None,
+) -> RunResult:
+    """Write the run's outputs from its exports' outcomes (decided in one pass or in
+    parts) and record it in the store."""
     run_id = run_id_for(
         as_of,
         policy.sha256,

@@ -178,23 +178,26 @@ def build_expectations(
                 )
             )
     if previous_rows is not None:
-        minimum = math.ceil(previous_rows * (1 - config.row_count.max_drop_share))
-        out.append(
-            Expectation(
-                id="row-count",
-                severity="export",
-                description=(
-                    f"row count at least {minimum:,} (previous accepted export had "
-                    f"{previous_rows:,}; at most a {config.row_count.max_drop_share:.0%} drop)"
-                ),
-                test=None,
-                scope=None,
-                checks=["row-count"],
-                engine_count=None,
-                min_rows=minimum,
-            )
-        )
+        out.append(build_row_count(previous_rows, config))
     return out
+
+
+def build_row_count(previous_rows: int, config: QualityConfig) -> Expectation:
+    """The whole export's row count against the previous accepted export's."""
+    minimum = math.ceil(previous_rows * (1 - config.row_count.max_drop_share))
+    return Expectation(
+        id="row-count",
+        severity="export",
+        description=(
+            f"row count at least {minimum:,} (previous accepted export had "
+            f"{previous_rows:,}; at most a {config.row_count.max_drop_share:.0%} drop)"
+        ),
+        test=None,
+        scope=None,
+        checks=["row-count"],
+        engine_count=None,
+        min_rows=minimum,
+    )
 
 
 def _expectation_id(test: Test) -> str:

@@ -101,16 +101,26 @@ def read_export(path: Path | str, config: SourceConfig) -> CanonicalExport:
     """Read, map and normalise one export. Raises ExportError for a file that cannot be
     trusted as a whole (see EXPORT_FORMATS.md); cell-level problems become invalid masks."""
     path = Path(path)
+    raw, digest = read_raw(path, config)
+    try:
+        return to_canonical(path, digest, raw, config)
+    except ExportError as exc:
+        exc.sha256 = digest
+        raise
+
+
+def read_raw(path: Path | str, config: SourceConfig) -> tuple[RawExport, str]:
+    """An export's text cells before mapping, and the SHA-256 of its bytes. Raises
+    ExportError (with the hash, when the file could be read) for a file that cannot be
+    trusted as a whole."""
+    path = Path(path)
     fmt = detect_format(path, config)
     data = read_bytes(path)
     digest = file_sha256(data)
     try:
         if fmt == "csv":
-            raw = read_raw_csv(path, data, config)
-        else:
-            raw = read_raw_xlsx(path, data, config)
-        del data
-        return to_canonical(path, digest, raw, config)
+            return read_raw_csv(path, data, config), digest
+        return read_raw_xlsx(path, data, config), digest
     except ExportError as exc:
         exc.sha256 = digest
         raise

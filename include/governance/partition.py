@@ -1,0 +1,454 @@
+"""Partitioned processing: one export decided in N parts, on several workers (Airflow's
+dynamic task mapping on Celery) or one after another to bound memory, with the same
+results as a single pass.
+
+The engine looks at some records together: duplicates of an id, and a relative or referee
+with the person their file depends on. So the parts are cut along those links: ids joined
+by a link (and every row carrying one of those ids) form one group, and a group's hash
+picks its part. Each part is then read, normalised, decided and checked on its own; the
+parts' decisions, quarantine lists and data-quality results are put back together in export
+row order, and the whole-export checks (the quarantine gate, the row-count drop) are made
+on the totals.
+
+The work folder holds the parts (personal data: owner-only files) until the run is
+finished; `cleanup` removes it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.feather as feather
+
+from governance.errors import ExportError
+from governance.outputs.atomic import atomic_path
+from governance.pipeline import SourcePlan
+from governance.policy.engine import REVIEW_COLUMNS, Evaluation, evaluate
+from governance.policy.model import LoadedPolicy, Policy
+from governance.quality.config import QualityConfig, load_quality_config
+from governance.quality.expectations import (
+    ExpectationResult,
+    QualityReport,
+    build_row_count,
+    unreadable_report,
+    validate_export,
+)
+from governance.run import ExportOutcome, RunResult, finish_run
+from governance.sources import normalise as norm
+from governance.sources.config import SourceConfig
+from governance.sources.reader import RawExport, read_raw, to_canonical
+from governance.sources.schema import ID_FIELD, ROW_COLUMN, SOURCES
+from governance.store.db import engine_for
+from governance.store.history import previous_rows
+from governance.store.reviews import decisions_for, fingerprint
+
+ROW = "__row"
+PARTITION_ROWS = 250_000
+"""Default rows per part when a part count is not given."""
+
+
+@dataclass
+class Split:
+    """One export cut into parts in a work folder (`split-<source>.json` and its parts)."""
+
+    source: str
+    path: str
+    origin: str | None
+    sha256: str | None
+    rows: int = 0
+    header: list[str] = field(default_factory=list)
+    parts: list[int] = field(default_factory=list)
+    """Indexes of the parts that hold rows (empty parts are not written)."""
+    error: str | None = None
+    error_problem: str | None = None
+    error_column: str | None = None
+    reviews: list[list[str]] = field(default_factory=list)
+    """Reviewers' decisions to apply (REVIEW_COLUMNS, dates ISO)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+    @property
+    def shown(self) -> str:
+        return self.origin or self.path
+
+
+def parts_for(rows: int, partitions: int | None, partition_rows: int | None = None) -> int:
+    """How many parts: as asked, else one per `partition_rows` (default 250,000) rows."""
+    if partitions is not None:
+        return max(1, partitions)
+    return max(1, math.ceil(rows / (partition_rows or PARTITION_ROWS)))
+
+
+def _split_file(work: Path, source: str) -> Path:
+    return work / f"split-{source}.json"
+
+
+def _part_file(work: Path, source: str, k: int, kind: str = "part") -> Path:
+    return work / f"{source}-{k:04d}.{kind}.arrow"
+
+
+def _private(path: Path) -> None:
+    os.chmod(path, 0o600)
+
+
+def _write_table(path: Path, table: pa.Table) -> None:
+    with atomic_path(path) as tmp:
+        feather.write_feather(table, tmp, compression="lz4")
+        _private(tmp)
+
+
+def _write_json(path: Path, doc: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(doc, sort_keys=True), encoding="utf-8")
+        _private(tmp)
+
+
+def group_keys(raw: RawExport, config: SourceConfig, policy: Policy) -> np.ndarray:
+    """A group label per row: rows sharing an id, or joined through a link field (a rule's
+    `related.field`), share a label; everything else is its own group."""
+    index = {name.strip().casefold(): i for i, name in enumerate(raw.header)}
+
+    def column(field_name: str) -> pd.Series | None:
+        position = index.get(config.column_for(field_name).strip().casefold())
+        if position is None:
+            return None
+        text = pd.Series(raw.table.column(position), dtype="str")
+        return norm.apply_value_map(norm.blank_to_na(text), config.value_map(field_name))
+
+    n = raw.table.num_rows
+    ids = column(ID_FIELD[config.source])
+    id_values = ids if ids is not None else pd.Series(pd.NA, index=range(n), dtype="str")
+    links = [
+        c
+        for c in (
+            column(rule.related.field)
+            for rule in policy.rules_for(config.source)
+            if rule.related is not None
+        )
+        if c is not None
+    ]
+    # Nodes are the distinct ids (and linked ids); each link is an edge between two ids.
+    names = pd.concat([id_values, *links], ignore_index=True).dropna().unique()
+    node = {name: i for i, name in enumerate(names)}
+    label = np.arange(len(names))
+    edges = []
+    for link in links:
+        both = id_values.notna() & link.notna()
+        edges.append(
+            (
+                id_values[both].map(node).to_numpy(dtype=np.int64),
+                link[both].map(node).to_numpy(dtype=np.int64),
+            )
+        )
+    # Label propagation to the smallest node of each connected group (links are short).
+    changed = bool(edges)
+    while changed:
+        changed = False
+        for a, b in edges:
+            low = np.minimum(label[a], label[b])
+            for side in (a, b):
+                before = label[side]
+                np.minimum.at(label, side, low)
+                changed |= bool((label[side] != before).any())
+        label = label[label]  # path compression
+
+    def labels_of(values: pd.Series) -> np.ndarray:
+        out = np.full(n, -1, dtype=np.int64)
+        has = values.notna().to_numpy()
+        out[has] = label[values[has].map(node).to_numpy(dtype=np.int64)]
+        return out
+
+    keys = labels_of(id_values).astype(object)
+    for link in links:
+        missing = keys == -1
+        linked = labels_of(link)
+        keys[missing & (linked >= 0)] = linked[missing & (linked >= 0)]
+    # A row with neither id nor link is a group of its own.
+    lone = np.flatnonzero(keys == -1)
+    keys[lone] = [f"row:{i}" for i in lone]
+    return np.array([names[k] if isinstance(k, int | np.integer) else k for k in keys], object)
+
+
+def split_export(
+    plan: SourcePlan,
+    policy: Policy,
+    work: Path,
+    partitions: int | None = None,
+    partition_rows: int | None = None,
+    reviews: pd.DataFrame | None = None,
+) -> Split:
+    """Read one export and write its parts into `work`; an unreadable export is recorded
+    as such (it is blocked, as in a single pass)."""
+    work.mkdir(parents=True, exist_ok=True, mode=0o700)
+    split = Split(plan.source, str(plan.path), plan.origin, None)
+    try:
+        raw, split.sha256 = read_raw(plan.path, plan.config)
+        # The header's mapping is checked here, once, on no rows (missing or repeated
+        # columns block the whole export, as in a single pass).
+        empty = RawExport(raw.header, raw.table.slice(0, 0), raw.first_row)
+        to_canonical(plan.path, split.sha256, empty, plan.config)
+    except ExportError as exc:
+        split.sha256 = exc.sha256 or split.sha256
+        split.error = plan.name(str(exc))
+        split.error_problem = exc.problem
+        split.error_column = exc.column
+        _write_json(_split_file(work, plan.source), split.to_json())
+        return split
+    n = raw.table.num_rows
+    count = parts_for(n, partitions, partition_rows)
+    keys = group_keys(raw, plan.config, policy)
+    part = pd.util.hash_array(keys.astype(str)) % np.uint64(count)
+    rows = pa.array(np.arange(raw.first_row, raw.first_row + n, dtype=np.int64))
+    table = raw.table.rename_columns([f"c{i}" for i in range(raw.table.num_columns)])
+    table = table.append_column(ROW, rows)
+    for k in range(count):
+        mask = part == np.uint64(k)
+        if mask.any():
+            _write_table(_part_file(work, plan.source, k), table.filter(pa.array(mask)))
+            split.parts.append(k)
+    split.rows = n
+    split.header = raw.header
+    if reviews is not None and len(reviews):
+        split.reviews = reviews.astype(str).to_numpy().tolist()
+    _write_json(_split_file(work, plan.source), split.to_json())
+    return split
+
+
+def load_split(work: Path, source: str) -> Split:
+    return Split(**json.loads(_split_file(work, source).read_text(encoding="utf-8")))
+
+
+def _reviews(split: Split) -> pd.DataFrame | None:
+    if not split.reviews:
+        return None
+    frame = pd.DataFrame(split.reviews, columns=REVIEW_COLUMNS)
+    for name in ("due_date", "decided_on"):
+        frame[name] = [date.fromisoformat(v) for v in frame[name]]
+    return frame
+
+
+def decide_part(
+    work: Path,
+    source: str,
+    k: int,
+    config: SourceConfig,
+    policy: Policy,
+    as_of: date,
+    quality: QualityConfig,
+) -> dict[str, int]:
+    """Read, normalise, decide and check part `k`, and write its results beside it."""
+    split = load_split(work, source)
+    table = feather.read_table(_part_file(work, source, k), memory_map=False)
+    rows = table.column(ROW).to_numpy()
+    raw = RawExport(header=split.header, table=table.drop_columns([ROW]), first_row=0)
+    export = to_canonical(Path(split.path), split.sha256 or "", raw, config)
+    del table, raw
+    frame = export.frame
+    frame[ROW_COLUMN] = rows
+    ev = evaluate(frame, source, policy, as_of, reviews=_reviews(split))
+    report = validate_export(ev, frame, quality, previous_rows=None)
+    _write_table(_part_file(work, source, k, "decisions"), _to_arrow(ev.decisions))
+    _write_table(_part_file(work, source, k, "quarantine"), _to_arrow(ev.quarantine))
+    _write_json(
+        _part_file(work, source, k, "summary").with_suffix(".json"),
+        {
+            "rows": ev.rows,
+            "quarantined_rows": ev.quarantined_rows,
+            "max_quarantined_share": ev.max_quarantined_share,
+            "breaches": ev.breaches,
+            "quality": [_result_json(r) for r in report.results],
+        },
+    )
+    return {"rows": ev.rows, "quarantined_rows": ev.quarantined_rows}
+
+
+def _to_arrow(frame: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _result_json(r: ExpectationResult) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "severity": r.severity,
+        "description": r.description,
+        "success": r.success,
+        "unexpected_count": r.unexpected_count,
+        "element_count": r.element_count,
+        "checks": r.checks,
+        "agrees": r.agrees,
+    }
+
+
+@dataclass
+class Combined:
+    """An export's parts put back together: what a single pass would have produced."""
+
+    sha256: str | None
+    evaluation: Evaluation | None = None
+    quality: QualityReport | None = None
+    record_ids: pa.Array | None = None
+    error: str | None = None
+    reviews: pd.DataFrame | None = None
+
+
+def combine(
+    work: Path,
+    source: str,
+    quality_config: QualityConfig,
+    previous_rows: int | None,
+) -> Combined:
+    """The parts' results in export row order, with the whole-export checks on the totals."""
+    split = load_split(work, source)
+    if split.error is not None:
+        error = ExportError(Path(split.path), split.error_problem or "", column=split.error_column)
+        return Combined(split.sha256, error=split.error, quality=unreadable_report(source, error))
+    decisions, quarantine, summaries = [], [], []
+    for k in split.parts:
+        decisions.append(feather.read_table(_part_file(work, source, k, "decisions")).to_pandas())
+        quarantine.append(feather.read_table(_part_file(work, source, k, "quarantine")).to_pandas())
+        path = _part_file(work, source, k, "summary").with_suffix(".json")
+        summaries.append(json.loads(path.read_text(encoding="utf-8")))
+    ordered = _in_row_order(decisions)
+    breaches: dict[str, int] = {}
+    for s in summaries:
+        for rule, n in s["breaches"].items():
+            breaches[rule] = breaches.get(rule, 0) + int(n)
+    ev = Evaluation(
+        source=source,
+        rows=sum(int(s["rows"]) for s in summaries),
+        decisions=ordered,
+        quarantine=_in_row_order(quarantine),
+        causes=[],
+        derived={},
+        quarantined_rows=sum(int(s["quarantined_rows"]) for s in summaries),
+        max_quarantined_share=float(summaries[0]["max_quarantined_share"]),
+        breaches=breaches,
+    )
+    results = _combine_quality([s["quality"] for s in summaries])
+    if previous_rows is not None:
+        results.append(row_count_result(ev.rows, previous_rows, quality_config))
+    ids = ordered["source_record_id"].dropna()
+    return Combined(
+        split.sha256,
+        evaluation=ev,
+        quality=QualityReport(source, results),
+        record_ids=pa.array(ids, pa.large_string(), from_pandas=True),
+        reviews=_reviews(split),
+    )
+
+
+def _in_row_order(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate parts and restore export row order; a record's rows all come from one
+    part, so a stable sort keeps their order (rules in policy order, causes in order)."""
+    whole = pd.concat(frames, ignore_index=True)
+    order = np.argsort(whole[ROW_COLUMN].to_numpy(), kind="stable")
+    return whole.iloc[order].reset_index(drop=True)
+
+
+def _combine_quality(parts: list[list[dict[str, Any]]]) -> list[ExpectationResult]:
+    out: list[ExpectationResult] = []
+    for same in zip(*parts, strict=True):
+        first = same[0]
+        unexpected = sum(int(r["unexpected_count"]) for r in same)
+        element = sum(int(r["element_count"]) for r in same)
+        out.append(
+            ExpectationResult(
+                id=first["id"],
+                severity=first["severity"],
+                description=first["description"],
+                success=all(r["success"] for r in same),
+                unexpected_count=unexpected,
+                unexpected_percent=100.0 * unexpected / element if element else 0.0,
+                element_count=element,
+                checks=list(first["checks"]),
+                agrees=all(r["agrees"] for r in same),
+            )
+        )
+    return out
+
+
+def row_count_result(rows: int, previous_rows: int, config: QualityConfig) -> ExpectationResult:
+    """The row-count check of the whole export (as the single pass runs it in its suite)."""
+    expectation = build_row_count(previous_rows, config)
+    assert expectation.min_rows is not None
+    ok = rows >= expectation.min_rows
+    return ExpectationResult(
+        id=expectation.id,
+        severity=expectation.severity,
+        description=expectation.description,
+        success=ok,
+        unexpected_count=0 if ok else rows,
+        unexpected_percent=0.0,
+        element_count=rows,
+        checks=expectation.checks,
+    )
+
+
+def cleanup(work: Path) -> None:
+    """Remove the work folder (it holds the exports' rows)."""
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def outcome(split: Split, combined: Combined) -> ExportOutcome:
+    """The export's outcome as `governance.run.finish_run` takes it."""
+    out = ExportOutcome(split.source, Path(split.path), origin=split.origin)
+    out.sha256 = combined.sha256
+    out.error = combined.error
+    out.evaluation = combined.evaluation
+    out.quality = combined.quality
+    out.record_ids = combined.record_ids
+    if combined.reviews is not None:
+        out.reviews_applied = len(combined.reviews)
+        out.reviews_sha256 = fingerprint(combined.reviews)
+    return out
+
+
+def run_partitioned(
+    plans: list[SourcePlan],
+    policy: LoadedPolicy,
+    as_of: date,
+    out_dir: Path,
+    work: Path,
+    partitions: int | None = None,
+    partition_rows: int | None = None,
+    on_step: Callable[[str], None] | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    quality: QualityConfig | None = None,
+    trigger: dict[str, Any] | None = None,
+    db_url: str | None = None,
+) -> RunResult:
+    """`governance.run.run_retention` in parts, one after another in this process: the
+    same outputs, with memory bounded by the largest part."""
+    step = on_step or (lambda _msg: None)
+    started = clock()
+    quality = quality or load_quality_config()
+    store = engine_for(db_url)
+    outcomes: list[ExportOutcome] = []
+    try:
+        for plan in sorted(plans, key=lambda p: SOURCES.index(p.source)):
+            with store.connect() as conn:
+                reviews = decisions_for(conn, plan.source, as_of)
+            split = split_export(plan, policy.policy, work, partitions, partition_rows, reviews)
+            if split.error is None:
+                step(f"read {plan.source}: {split.rows:,} rows in {len(split.parts)} parts")
+            for k in split.parts:
+                decide_part(work, plan.source, k, plan.config, policy.policy, as_of, quality)
+            combined = combine(work, plan.source, quality, previous_rows(store, plan.source, as_of))
+            outcomes.append(outcome(split, combined))
+            o = outcomes[-1]
+            step(f"decided and checked {plan.source} ({o.status})")
+    finally:
+        cleanup(work)
+    return finish_run(outcomes, policy, as_of, out_dir, store, started, step, clock, trigger)
