@@ -6,7 +6,8 @@ dry run, who asks and why (a ticket or reason). The run finds those sources' exp
 that date in the landing area, applies the policy, records the run in the governance store
 and writes its outputs apart from scheduled runs, under `<outputs>/adhoc/<run id>/`. The
 requester and the reason are recorded in the audit report. A dry run leaves the row-count
-history untouched.
+history untouched. Like the retention DAG, it decides large exports in parts on several
+workers (`split_exports`, mapped `decide_part`, `finish_run`), with the outputs of one pass.
 
 **Where things are** (read inside the task, never when the DAG is parsed): the store is the
 Airflow connection `governance_db` (id from `$GOVERNANCE_DB_CONN_ID`), else
@@ -22,14 +23,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Param, dag
 
 from governance.airflow_support import (
     DEFAULT_ARGS,
+    OUTPUT_VARIABLE,
     START,
+    partitioned_evaluation,
     sources,
-    task_settings,
-    without_retry_on_bad_data,
+    variable,
 )
 
 
@@ -75,35 +77,29 @@ from governance.airflow_support import (
     },
 )
 def adhoc_review() -> None:
-    @task
-    def review() -> dict[str, Any]:
-        """Run the retention policy with the form's parameters."""
-        from datetime import date
+    partitioned_evaluation(adhoc_run)
 
-        from governance.orchestration import adhoc_folder, evaluate
 
-        context: Any = get_current_context()
-        params = context["params"]
-        as_of = date.fromisoformat(params["as_of"])
-        trigger = {
+def adhoc_run(context: Any) -> dict[str, Any]:
+    """The form's parameters: as_of, sources, dry run, requester and reason."""
+    from datetime import date
+
+    from governance.orchestration import adhoc_folder
+
+    params = context["params"]
+    return {
+        "as_of": date.fromisoformat(params["as_of"]),
+        "out_dir": adhoc_folder(context["run_id"], variable(OUTPUT_VARIABLE)),
+        "sources": list(params["sources"]),
+        "trigger": {
             "kind": "ad hoc",
             "requested_by": params["requested_by"],
             "reason": params["reason"],
             "dry_run": params["dry_run"],
             "airflow_run_id": context["run_id"],
-        }
-        settings = task_settings()
-        return without_retry_on_bad_data(
-            evaluate,
-            as_of,
-            adhoc_folder(context["run_id"], settings["output_dir"]),
-            sources=list(params["sources"]),
-            trigger=trigger,
-            dry_run=bool(params["dry_run"]),
-            **settings,
-        )
-
-    review()
+        },
+        "dry_run": bool(params["dry_run"]),
+    }
 
 
 adhoc_review()

@@ -8,6 +8,11 @@ writes, under `<outputs>/scheduled/<as_of>/`: the deletion manifest and its chec
 decisions, review queue, consent actions, quarantine list, data-quality page and audit
 report. A rerun for the same date replaces its own outputs.
 
+Large exports are shared between workers: `split_exports` cuts each export into parts of
+`$GOVERNANCE_PARTITION_ROWS` rows (default 250,000; records linked to each other stay in
+one part), one mapped `decide_part` task decides and checks each part, and `finish_run`
+puts them together, writes the outputs and records the run: the same bytes as one pass.
+
 **Where things are** (read inside the task, never when the DAG is parsed): the store is the
 Airflow connection `governance_db` (id from `$GOVERNANCE_DB_CONN_ID`; Postgres or SQLite),
 else `$GOVERNANCE_DB_URL`, else SQLite in `$GOVERNANCE_HOME`; the landing area is the
@@ -24,15 +29,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import dag
 
 from governance.airflow_support import (
     DEFAULT_ARGS,
+    OUTPUT_VARIABLE,
     START,
     export_asset,
+    partitioned_evaluation,
     sources,
-    task_settings,
-    without_retry_on_bad_data,
+    variable,
 )
 
 
@@ -47,24 +53,22 @@ from governance.airflow_support import (
     max_active_runs=1,
 )
 def retention() -> None:
-    @task
-    def evaluate() -> dict[str, Any]:
-        """Decide every record, write the manifest and reports for the run's date."""
-        from governance.orchestration import evaluate, london_date, scheduled_folder
+    partitioned_evaluation(scheduled_run)
 
-        context: Any = get_current_context()
-        when = context.get("logical_date") or context["dag_run"].run_after
-        as_of = london_date(when)
-        settings = task_settings()
-        return without_retry_on_bad_data(
-            evaluate,
-            as_of,
-            scheduled_folder(as_of, settings["output_dir"]),
-            trigger={"kind": "scheduled"},
-            **settings,
-        )
 
-    evaluate()
+def scheduled_run(context: Any) -> dict[str, Any]:
+    """The run's as_of (its logical date in London), folder and trigger."""
+    from governance.orchestration import london_date, scheduled_folder
+
+    when = context.get("logical_date") or context["dag_run"].run_after
+    as_of = london_date(when)
+    return {
+        "as_of": as_of,
+        "out_dir": scheduled_folder(as_of, variable(OUTPUT_VARIABLE)),
+        "sources": None,
+        "trigger": {"kind": "scheduled"},
+        "dry_run": False,
+    }
 
 
 retention()

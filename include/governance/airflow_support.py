@@ -215,3 +215,56 @@ def landing_filesystem(uri: str) -> tuple[Any, str]:
 
     fs, inner = url_to_fs(uri)
     return fs, str(inner)
+
+
+def partitioned_evaluation(spec: Callable[[Any], dict[str, Any]]) -> None:
+    """The retention run of a DAG as three steps, so several workers share large exports:
+    `split_exports` cuts the day's exports into parts (one per
+    $GOVERNANCE_PARTITION_ROWS rows, default 250,000), `decide_part` runs once per part
+    (dynamic task mapping), and `finish_run` puts the parts together, writes the outputs and
+    records the run: the same outputs as one pass. `spec(context)` gives the run's as_of,
+    out_dir, sources, trigger and dry_run; it is called in each task, never at parse time."""
+    from airflow.sdk import get_current_context, task
+
+    def current() -> tuple[dict[str, Any], TaskSettings]:
+        return spec(get_current_context()), task_settings()
+
+    @task
+    def split_exports() -> list[dict[str, Any]]:
+        """Find the day's exports and cut them into parts (owner-only files)."""
+        from governance.orchestration import split_exports as split
+
+        run, settings = current()
+        return without_retry_on_bad_data(
+            split, run["as_of"], run["out_dir"], run["sources"], **settings
+        )
+
+    label = "{{ task.op_kwargs['part']['source'] }} part {{ task.op_kwargs['part']['part'] }}"
+
+    @task(map_index_template=label)
+    def decide_part(part: dict[str, Any]) -> dict[str, Any]:
+        """Read, decide and check one part."""
+        from governance.orchestration import decide_part as decide
+
+        run, _ = current()
+        return without_retry_on_bad_data(
+            decide, run["as_of"], run["out_dir"], part["source"], int(part["part"])
+        )
+
+    @task(trigger_rule="none_failed")
+    def finish_run() -> dict[str, Any]:
+        """Put the parts together, write the manifest and reports, record the run."""
+        from governance.orchestration import finish_parts
+
+        run, settings = current()
+        return without_retry_on_bad_data(
+            finish_parts,
+            run["as_of"],
+            run["out_dir"],
+            run["sources"],
+            trigger=run["trigger"],
+            dry_run=run["dry_run"],
+            db_url=settings["db_url"],
+        )
+
+    decide_part.expand(part=split_exports()) >> finish_run()

@@ -26,10 +26,10 @@ from zoneinfo import ZoneInfo
 from governance.errors import GovernanceError
 from governance.landing import FileSystemResolver, LandedExport, landed_exports, name_origins
 from governance.locations import output_root
-from governance.pipeline import check_export, resolve_sources
+from governance.pipeline import SourcePlan, check_export, resolve_sources
 from governance.policy.model import load_policy
 from governance.quality.config import load_quality_config
-from governance.run import run_retention
+from governance.run import RunResult, run_retention
 from governance.sources.config import SOURCES_DIR, load_source_config
 
 LONDON = ZoneInfo("Europe/London")
@@ -132,6 +132,31 @@ def evaluate(
     the store at `db_url`; raise ExportBlocked (after writing every output) when an export
     was blocked, ExportMissing (before writing anything) when one is not in the landing
     area."""
+    with day_plans(
+        as_of, sources, landing=landing, output_dir=output_dir, filesystem=filesystem
+    ) as (plans, landed):
+        result = run_retention(
+            plans,
+            load_policy(),
+            as_of,
+            out_dir,
+            trigger={**(trigger or {}), "dry_run": dry_run},
+            db_url=db_url,
+        )
+    return _summary(result, {p.source: p.shown for p in plans}, out_dir, dry_run, landed)
+
+
+@contextmanager
+def day_plans(
+    as_of: date,
+    sources: list[str] | None,
+    *,
+    landing: str | None = None,
+    output_dir: str | None = None,
+    filesystem: FileSystemResolver | None = None,
+) -> Iterator[tuple[list[SourcePlan], dict[str, LandedExport]]]:
+    """The day's exports of `sources` (default: every configured one) as plans to read,
+    staged locally while the block runs."""
     configs = configured_sources()
     chosen = sources or list(configs)
     unknown = sorted(set(chosen) - set(configs))
@@ -153,19 +178,23 @@ def evaluate(
             else p
             for p in resolve_sources(files=files, configs=chosen_configs)
         ]
-        result = run_retention(
-            plans,
-            load_policy(),
-            as_of,
-            out_dir,
-            trigger={**(trigger or {}), "dry_run": dry_run},
-            db_url=db_url,
-        )
+        yield plans, landed
+
+
+def _summary(
+    result: RunResult,
+    inputs: dict[str, str],
+    out_dir: Path,
+    dry_run: bool,
+    landed: dict[str, LandedExport],
+) -> dict[str, Any]:
+    """What a retention task returns (an XCom: ids, paths and counts); raises ExportBlocked
+    when an export was blocked (after every output was written)."""
     summary: dict[str, Any] = {
         "run_id": result.run_id,
-        "as_of": as_of.isoformat(),
+        "as_of": result.as_of.isoformat(),
         "out_dir": str(out_dir),
-        "inputs": {p.source: p.shown for p in plans},
+        "inputs": inputs,
         "manifest": str(result.files["deletion_manifest"]),
         "manifest_rows": result.manifest_rows,
         "audit_report": str(result.files["audit_report"]),
@@ -179,6 +208,113 @@ def evaluate(
         raise ExportBlocked(name_origins(message, landed.values()))
     named: dict[str, Any] = name_origins(summary, landed.values())
     return named
+
+
+# --- the same run in parts, for Airflow's dynamic task mapping -----------------------------
+
+
+def parts_folder(out_dir: Path) -> Path:
+    """Where a run's parts wait between its tasks (owner-only; removed when it finishes)."""
+    return out_dir / ".parts"
+
+
+def split_exports(
+    as_of: date,
+    out_dir: Path,
+    sources: list[str] | None = None,
+    *,
+    db_url: str | None = None,
+    landing: str | None = None,
+    output_dir: str | None = None,
+    filesystem: FileSystemResolver | None = None,
+    partition_rows: int | None = None,
+) -> list[dict[str, Any]]:
+    """Cut the day's exports into parts (one per `partition_rows`, default
+    $GOVERNANCE_PARTITION_ROWS or 250,000); returns one `{source, part}` per part, the
+    arguments of the mapped tasks. An unreadable export has no parts: the finishing task
+    reports it blocked."""
+    from governance.partition import split_export
+    from governance.store.db import engine_for
+    from governance.store.reviews import decisions_for
+
+    rows = partition_rows or int(os.environ.get("GOVERNANCE_PARTITION_ROWS") or 0) or None
+    policy = load_policy().policy
+    store = engine_for(db_url)
+    work = parts_folder(out_dir)
+    parts: list[dict[str, Any]] = []
+    with day_plans(
+        as_of, sources, landing=landing, output_dir=output_dir, filesystem=filesystem
+    ) as (plans, _):
+        for plan in plans:
+            with store.connect() as conn:
+                reviews = decisions_for(conn, plan.source, as_of)
+            split = split_export(plan, policy, work, partition_rows=rows, reviews=reviews)
+            parts.extend({"source": plan.source, "part": k} for k in split.parts)
+    return parts
+
+
+def decide_part(as_of: date, out_dir: Path, source: str, part: int) -> dict[str, Any]:
+    """Decide and check one part (a mapped task)."""
+    from governance.partition import decide_part as decide
+    from governance.sources.config import load_source_config
+
+    config, _ = load_source_config(configured_sources()[source])
+    counts = decide(
+        parts_folder(out_dir),
+        source,
+        part,
+        config,
+        load_policy().policy,
+        as_of,
+        load_quality_config(),
+    )
+    return {"source": source, "part": part, **counts}
+
+
+def finish_parts(
+    as_of: date,
+    out_dir: Path,
+    sources: list[str] | None = None,
+    trigger: dict[str, Any] | None = None,
+    dry_run: bool = False,
+    *,
+    db_url: str | None = None,
+) -> dict[str, Any]:
+    """Put the parts together, write the run's outputs, record it, and remove the parts;
+    the same outputs and summary as `evaluate`."""
+    from datetime import UTC
+
+    from governance.partition import cleanup, combine, load_split, outcome
+    from governance.run import finish_run
+    from governance.sources.schema import SOURCES
+    from governance.store.db import engine_for
+    from governance.store.history import previous_rows
+
+    started = datetime.now(UTC)
+    chosen = sorted(sources or list(configured_sources()), key=SOURCES.index)
+    store = engine_for(db_url)
+    quality = load_quality_config()
+    work = parts_folder(out_dir)
+    splits = [load_split(work, s) for s in chosen]
+    outcomes = [
+        outcome(
+            split, combine(work, split.source, quality, previous_rows(store, split.source, as_of))
+        )
+        for split in splits
+    ]
+    result = finish_run(
+        outcomes,
+        load_policy(),
+        as_of,
+        out_dir,
+        store,
+        started,
+        lambda _msg: None,
+        lambda: datetime.now(UTC),
+        {**(trigger or {}), "dry_run": dry_run},
+    )
+    cleanup(work)
+    return _summary(result, {s.source: s.shown for s in splits}, out_dir, dry_run, {})
 
 
 def adhoc_folder(run_id: str, output_dir: str | None = None) -> Path:
