@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.feather as feather
 
 from governance.errors import ExportError
@@ -116,20 +117,23 @@ def _write_json(path: Path, doc: Any) -> None:
 
 
 def group_keys(raw: RawExport, config: SourceConfig, policy: Policy) -> np.ndarray:
-    """A group label per row: rows sharing an id, or joined through a link field (a rule's
-    `related.field`), share a label; everything else is its own group."""
+    """A group label per row (int64): rows sharing an id, or joined through a link field
+    (a rule's `related.field`), share a label; any other row is a group of its own. Works
+    on dictionary codes, never on Python strings, so it stays light at millions of rows."""
     index = {name.strip().casefold(): i for i, name in enumerate(raw.header)}
+    n = raw.table.num_rows
 
-    def column(field_name: str) -> pd.Series | None:
+    def column(field_name: str) -> pa.ChunkedArray | None:
         position = index.get(config.column_for(field_name).strip().casefold())
         if position is None:
             return None
         text = pd.Series(raw.table.column(position), dtype="str")
-        return norm.apply_value_map(norm.blank_to_na(text), config.value_map(field_name))
+        text = norm.apply_value_map(norm.blank_to_na(text), config.value_map(field_name))
+        return pa.chunked_array([pa.array(text, pa.large_string(), from_pandas=True)])
 
-    n = raw.table.num_rows
     ids = column(ID_FIELD[config.source])
-    id_values = ids if ids is not None else pd.Series(pd.NA, index=range(n), dtype="str")
+    if ids is None:
+        ids = pa.chunked_array([pa.nulls(n, pa.large_string())])
     links = [
         c
         for c in (
@@ -139,20 +143,20 @@ def group_keys(raw: RawExport, config: SourceConfig, policy: Policy) -> np.ndarr
         )
         if c is not None
     ]
-    # Nodes are the distinct ids (and linked ids); each link is an edge between two ids.
-    names = pd.concat([id_values, *links], ignore_index=True).dropna().unique()
-    node = {name: i for i, name in enumerate(names)}
-    label = np.arange(len(names))
+    # One code per distinct id (or linked id), in order of first appearance.
+    chunks = [*ids.chunks, *(chunk for link in links for chunk in link.chunks)]
+    encoded = pc.dictionary_encode(pa.chunked_array(chunks))
+    codes = encoded.combine_chunks()
+    nodes = len(codes.dictionary)
+    flat = codes.indices.fill_null(-1).to_numpy().astype(np.int64)
+    id_codes = flat[:n]
+    link_codes = [flat[n * (i + 1) : n * (i + 2)] for i in range(len(links))]
+    label = np.arange(nodes, dtype=np.int64)
     edges = []
-    for link in links:
-        both = id_values.notna() & link.notna()
-        edges.append(
-            (
-                id_values[both].map(node).to_numpy(dtype=np.int64),
-                link[both].map(node).to_numpy(dtype=np.int64),
-            )
-        )
-    # Label propagation to the smallest node of each connected group (links are short).
+    for link in link_codes:
+        both = (id_codes >= 0) & (link >= 0)
+        edges.append((id_codes[both], link[both]))
+    # Label propagation to the smallest code of each connected group (links are short).
     changed = bool(edges)
     while changed:
         changed = False
@@ -163,22 +167,20 @@ def group_keys(raw: RawExport, config: SourceConfig, policy: Policy) -> np.ndarr
                 np.minimum.at(label, side, low)
                 changed |= bool((label[side] != before).any())
         label = label[label]  # path compression
+    keys = np.where(id_codes >= 0, label[np.maximum(id_codes, 0)], -1)
+    for link in link_codes:
+        use = (keys < 0) & (link >= 0)
+        keys[use] = label[link[use]]
+    lone = keys < 0
+    keys[lone] = nodes + np.flatnonzero(lone)
+    return keys
 
-    def labels_of(values: pd.Series) -> np.ndarray:
-        out = np.full(n, -1, dtype=np.int64)
-        has = values.notna().to_numpy()
-        out[has] = label[values[has].map(node).to_numpy(dtype=np.int64)]
-        return out
 
-    keys = labels_of(id_values).astype(object)
-    for link in links:
-        missing = keys == -1
-        linked = labels_of(link)
-        keys[missing & (linked >= 0)] = linked[missing & (linked >= 0)]
-    # A row with neither id nor link is a group of its own.
-    lone = np.flatnonzero(keys == -1)
-    keys[lone] = [f"row:{i}" for i in lone]
-    return np.array([names[k] if isinstance(k, int | np.integer) else k for k in keys], object)
+def part_of(keys: np.ndarray, count: int) -> np.ndarray:
+    """Each group's part: a multiplicative hash of its label, so neighbouring labels
+    spread over the parts."""
+    mixed = keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    return ((mixed >> np.uint64(33)) % np.uint64(count)).astype(np.int64)
 
 
 def split_export(
@@ -209,12 +211,12 @@ def split_export(
     n = raw.table.num_rows
     count = parts_for(n, partitions, partition_rows)
     keys = group_keys(raw, plan.config, policy)
-    part = pd.util.hash_array(keys.astype(str)) % np.uint64(count)
+    part = part_of(keys, count)
     rows = pa.array(np.arange(raw.first_row, raw.first_row + n, dtype=np.int64))
     table = raw.table.rename_columns([f"c{i}" for i in range(raw.table.num_columns)])
     table = table.append_column(ROW, rows)
     for k in range(count):
-        mask = part == np.uint64(k)
+        mask = part == k
         if mask.any():
             _write_table(_part_file(work, plan.source, k), table.filter(pa.array(mask)))
             split.parts.append(k)
