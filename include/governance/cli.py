@@ -391,8 +391,10 @@ def disposition_list(
         frame = list_dispositions(conn, status)
     if csv_out is not None:
         from governance.outputs.atomic import atomic_write_text
+        from governance.outputs.safe_cells import neutralise_frame
 
-        atomic_write_text(csv_out, frame.to_csv(index=False, lineterminator="\n"))
+        text = neutralise_frame(frame).to_csv(index=False, lineterminator="\n")
+        atomic_write_text(csv_out, text)
         out.print(f"{len(frame):,} dispositions written to {csv_out}", highlight=False)
         return
     table = Table(title="Dispositions")
@@ -436,11 +438,12 @@ def review_list(
         import io
 
         from governance.outputs.atomic import atomic_write_text
+        from governance.outputs.safe_cells import neutralise_row
 
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(header)
-        writer.writerows(rows)
+        writer.writerows(neutralise_row(row) for row in rows)
         atomic_write_text(csv_out, buf.getvalue())
         out.print(f"{len(rows):,} open reviews written to {csv_out}", highlight=False)
         return

@@ -131,8 +131,10 @@ def test_retention_in_parts_on_several_mapped_tasks_matches_one_pass(
     single = tmp_path / "single"
     args = [f"--{s}={SAMPLES / f'{s}.csv'}" for s in ("crm", "hr", "recruitment")]
     cli = subprocess.run(
-        [sys.executable, "-m", "governance.cli", "run", *args, "--as-of", "2026-11-30"]
-        + ["--out", str(single), "--db", f"sqlite:///{tmp_path / 'single.db'}"],
+        [
+            *(sys.executable, "-m", "governance.cli", "run", *args, "--as-of", "2026-11-30"),
+            *("--out", str(single), "--db", f"sqlite:///{tmp_path / 'single.db'}"),
+        ],
         capture_output=True,
         text=True,
         check=False,

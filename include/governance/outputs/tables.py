@@ -1,7 +1,10 @@
 """The run's CSV outputs, written with pyarrow (fast, RFC 4180 quoting) and atomically.
 
 Every table is sorted before it is written and dates are ISO `YYYY-MM-DD`, so the same
-decisions always give the same bytes. No table has a name, e-mail or phone column.
+decisions always give the same bytes. No table has a name, e-mail or phone column. A cell a
+spreadsheet would execute is prefixed with an apostrophe (`outputs/safe_cells.py`), except in
+the deletion manifest, whose ids must be exact: there such a cell is an error (the engine
+quarantines every record whose id would need it, so it never happens).
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from governance.errors import GovernanceError
 from governance.outputs.atomic import atomic_path, atomic_write_text
+from governance.outputs.safe_cells import formula_mask, neutralise_table
 
 DECISIONS_FILE = "decisions.csv"
 MANIFEST_FILE = "deletion_manifest.csv"
@@ -90,13 +95,34 @@ def to_arrow(
     return pa.table(columns, names=header)
 
 
+EXACT_FILES = frozenset({MANIFEST_FILE})
+"""Tables whose cells are instructions to another system: written exactly or not at all."""
+
+
 def write_table(path: Path, table: pa.Table) -> str:
-    """Write `table` as CSV atomically; returns the SHA-256 of the bytes written."""
+    """Write `table` as CSV atomically, with every cell a spreadsheet would execute
+    neutralised; returns the SHA-256 of the bytes written."""
+    if path.name in EXACT_FILES:
+        _refuse_formula_cells(path, table)
+    else:
+        table = neutralise_table(table)
     options = pacsv.WriteOptions(include_header=True, quoting_style="needed")
     with atomic_path(path) as tmp:
         pacsv.write_csv(table, tmp, write_options=options)
         digest = _sha256_file(tmp)
     return digest
+
+
+def _refuse_formula_cells(path: Path, table: pa.Table) -> None:
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            hits = formula_mask(column)
+            if hits.any():
+                raise GovernanceError(
+                    f"{path}: column {name!r}, {int(hits.sum())} cell(s) look like a "
+                    "spreadsheet formula; the file must carry them unaltered, so it is not "
+                    "written"
+                )
 
 
 def write_checksum(path: Path, digest: str) -> Path:

@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from governance.outputs.safe_cells import FORMULA_PATTERN, formula_mask
 from governance.policy.model import DECISIONS, Condition, Policy, Rule
 from governance.sources.schema import ID_FIELD, INVALID_PREFIX, ROW_COLUMN, Kind, schema
 
@@ -63,13 +64,15 @@ class Evaluation:
 class Test:
     """What a quality check asserts about a column, in terms a validator (Great Expectations)
     can run on the validation frame: `not_null`, `unique`, `in_set` (`values`; a cell that did
-    not parse is never in the set), `at_most` (`limit`, an ISO date), `is_true`, `is_false`.
+    not parse is never in the set), `at_most` (`limit`, an ISO date), `is_true`, `is_false`,
+    `not_matching` (`pattern`, a regular expression no filled cell may match).
     Columns are canonical fields, `invalid__*` markers, or the engine's `derived` columns."""
 
-    kind: Literal["not_null", "unique", "in_set", "at_most", "is_true", "is_false"]
+    kind: Literal["not_null", "unique", "in_set", "at_most", "is_true", "is_false", "not_matching"]
     column: str
     values: tuple[str, ...] = ()
     limit: str | None = None
+    pattern: str | None = None
 
 
 @dataclass
@@ -158,6 +161,15 @@ def evaluate(
         id_col.duplicated(keep=False).to_numpy() & ~blank_id,
         id_name,
         f"{id_name} appears more than once in the export",
+    )
+    # An id a spreadsheet would run as a formula could only reach a manifest altered.
+    causes.add(
+        "id-not-formula",
+        Test("not_matching", id_name, pattern=FORMULA_PATTERN),
+        None,
+        formula_mask(ids) & ~blank_id,
+        id_name,
+        f"{id_name} looks like a spreadsheet formula",
     )
     for f in fields.values():
         if f.kind is Kind.ENUM:

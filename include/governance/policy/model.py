@@ -11,9 +11,10 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from governance.errors import ConfigError
+from governance.outputs.safe_cells import looks_like_formula
 from governance.sources.config import CONFIG_DIR, load_model
 from governance.sources.schema import SOURCES, Kind, field_map
 
@@ -39,7 +40,10 @@ Condition = Annotated[
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys and values of the wrong type (`"6"` for 6, `"yes"` for true) are
+    errors, not guesses."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class Period(_Strict):
@@ -137,7 +141,7 @@ class LegalHold(_Strict):
 
 class Policy(_Strict):
     policy: str
-    version: str
+    version: str = Field(min_length=1)
     title: str = ""
     source_document: str = ""
     effective_from: date | None = None
@@ -147,6 +151,25 @@ class Policy(_Strict):
     disposition: DispositionSettings = DispositionSettings()
     checks: list[Check] = Field(default_factory=list)
     rules: list[Rule] = Field(min_length=1)
+
+    @field_validator("effective_from", mode="before")
+    @classmethod
+    def _iso_date(cls, value: object) -> object:
+        # YAML reads 2021-05-25 as a date already; a quoted one must be ISO too.
+        if isinstance(value, str):
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                raise ValueError("not an ISO date (YYYY-MM-DD)") from None
+        return value
+
+    @field_validator("version")
+    @classmethod
+    def _plain_version(cls, value: str) -> str:
+        if looks_like_formula(value):
+            # It is written into every row of every manifest.
+            raise ValueError("must not start like a spreadsheet formula (=, +, -, @)")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Policy:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from governance.outputs.safe_cells import FORMULA_PATTERN
 from governance.policy.engine import Evaluation, Test
 from governance.quality.config import QualityConfig
 from governance.sources.schema import INVALID_PREFIX, ROW_COLUMN, Kind, field_map
@@ -35,7 +36,10 @@ _KIND_TEXT = {
     "unique": "is unique",
     "in_set": "is one of",
     "at_most": "is not after",
+    "not_matching": "does not match",
 }
+_PATTERN_TEXT = {FORMULA_PATTERN: "does not look like a spreadsheet formula"}
+"""How a known pattern of a `not_matching` test is described to people."""
 
 
 @dataclass
@@ -203,6 +207,8 @@ def build_row_count(previous_rows: int, config: QualityConfig) -> Expectation:
 def _expectation_id(test: Test) -> str:
     extra = f" {','.join(test.values)}" if test.values else ""
     extra += f" {test.limit}" if test.limit else ""
+    if test.pattern is not None:
+        extra += " formula" if test.pattern == FORMULA_PATTERN else f" /{test.pattern}/"
     return f"{test.kind}:{test.column}{extra}"
 
 
@@ -229,6 +235,8 @@ def _describe(test: Test, reason: str, scoped: bool) -> str:
         what += " " + ", ".join(test.values)
     elif test.kind == "at_most":
         what += f" {test.limit}"
+    elif test.kind == "not_matching":
+        what = _PATTERN_TEXT.get(test.pattern or "", f"{what} {test.pattern}")
     return f"{label} {what}{where}"
 
 
@@ -355,6 +363,11 @@ def run_expectations(
             assert exp.test.limit is not None
             gx_expectations.append(
                 gxe.ExpectColumnValuesToBeBetween(max_value=_day_number(exp.test.limit), **kwargs)
+            )
+        elif kind == "not_matching":
+            assert exp.test.pattern is not None
+            gx_expectations.append(
+                gxe.ExpectColumnValuesToNotMatchRegex(regex=exp.test.pattern, **kwargs)
             )
         else:
             wanted = kind == "is_true"

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, and_, func, select
 import governance
 from governance.errors import GovernanceError
 from governance.outputs.atomic import atomic_write_text
+from governance.outputs.safe_cells import neutralise_frame
 from governance.policy.model import load_policy
 from governance.reports.data_quality import templates
 from governance.store.models import (
@@ -442,7 +443,8 @@ def write_monthly_report(engine: Engine, month: str, out_dir: Path) -> MonthlyRe
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in TABLES:
         path = out_dir / f"{name}.csv"
-        atomic_write_text(path, report.tables[name].to_csv(index=False, lineterminator="\n"))
+        table = neutralise_frame(report.tables[name])
+        atomic_write_text(path, table.to_csv(index=False, lineterminator="\n"))
         report.files[name] = path
     gate = load_policy().policy.gate.max_quarantined_share
     page = templates.get_template("monthly_report.html.j2").render(

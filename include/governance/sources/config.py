@@ -3,9 +3,10 @@ columns and values map onto the canonical record. A new export layout needs a fi
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -30,7 +31,7 @@ def _norm_key(value: str) -> str:
 class SourceConfig(BaseModel):
     """How to read one source's export. Unset keys take the defaults of EXPORT_FORMATS.md."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     source: Literal["crm", "hr", "recruitment"]
     description: str = ""
@@ -49,6 +50,12 @@ class SourceConfig(BaseModel):
     encoding: str = "utf-8"
     delimiter: str = ","
     quote_char: str = '"'
+    require_final_line_break: bool = Field(
+        default=True,
+        description="A CSV export must end with a line break; one that does not may have "
+        "been cut off while being written, and is blocked. Set false only for a tool known "
+        "to omit the last line break (a cut-off last row then goes unnoticed).",
+    )
     skip_rows: int = Field(default=0, ge=0, description="Lines before the header row.")
     sheet: str | int = Field(default=0, description="XLSX sheet name or 0-based index.")
     footer: str | None = Field(
@@ -197,6 +204,10 @@ def load_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc.__class__.__name__})") from None
     try:
+        duplicate = _duplicate_key(yaml.compose(text, Loader=yaml.SafeLoader))
+        if duplicate is not None:
+            key_path, line = duplicate
+            raise ConfigError(f"{path}, line {line}: {key_path}: key given twice")
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -205,13 +216,142 @@ def load_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}{where}: {problem}") from None
 
 
-def validation_error(path: Path, exc: ValidationError) -> ConfigError:
-    err = exc.errors()[0]
-    loc = ".".join(str(part) for part in err["loc"]) or "(top level)"
+def _duplicate_key(
+    node: yaml.Node | None, where: tuple[str, ...] = (), seen: set[int] | None = None
+) -> tuple[str, int] | None:
+    """The key path and line of the first key a YAML mapping gives twice (PyYAML would
+    silently keep the last of them), or None."""
+    seen = set() if seen is None else seen
+    if node is None or id(node) in seen:
+        return None
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        keys: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            if key in keys:
+                return ".".join((*where, key)), key_node.start_mark.line + 1
+            keys.add(key)
+            found = _duplicate_key(value_node, (*where, key), seen)
+            if found is not None:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found = _duplicate_key(item, (*where, str(i)), seen)
+            if found is not None:
+                return found
+    return None
+
+
+_TYPE_NAMES = {
+    "str": "text",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true/false",
+    "list": "a list",
+    "dict": "a mapping",
+    "NoneType": "nothing",
+    "date": "a date",
+}
+_EXPECTED = {
+    "string_type": "text",
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "date_type": "a date",
+    "literal_error": "",
+}
+"""Pydantic's wrong-type errors, and what each asked for."""
+
+
+def _expected(err: Any) -> str:
+    if err["type"] == "literal_error":
+        return str(err.get("ctx", {}).get("expected", "one of its values"))
+    return _EXPECTED[err["type"]]
+
+
+_UNION_TAGS = frozenset({"str", "int", "float", "bool", "none", "date"})
+
+
+def _key_path(loc: tuple[int | str, ...], raw: Any) -> str:
+    """The error's location as keys of the file: pydantic adds the member type of a union
+    (`sheet.str`), which is no key anyone wrote."""
+    parts: list[str] = []
+    current = raw
+    for part in loc:
+        in_dict = isinstance(current, dict) and part in current
+        in_list = isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        if in_dict or in_list:
+            current = current[part]
+        elif (
+            isinstance(current, dict)
+            and isinstance(part, str)
+            and part not in _UNION_TAGS
+            and "[" not in part
+        ):
+            current = None  # a required key that is missing
+        else:
+            continue
+        parts.append(str(part))
+    return ".".join(parts)
+
+
+def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model whose keys are at `loc` (list indexes skipped), if there is one."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        info = current.model_fields.get(part)
+        if info is None:
+            return None
+        current = _inner_model(info.annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def validation_error(
+    path: Path, exc: ValidationError, raw: Any = None, model: type[BaseModel] | None = None
+) -> ConfigError:
+    """One line: the file, the key path and what is wrong (never a value of the file)."""
+    errors = exc.errors()
+    err = errors[0]
+    loc = tuple(err["loc"])
+    where = _key_path(loc, raw) if raw is not None else ".".join(str(p) for p in loc)
     msg = err["msg"].removeprefix("Value error, ")
-    more = len(exc.errors()) - 1
+    if err["type"] == "extra_forbidden" and model is not None:
+        parent = _model_at(model, loc[:-1])
+        if parent is not None:
+            close = difflib.get_close_matches(str(loc[-1]), list(parent.model_fields), n=1)
+            if close:
+                msg += f" (did you mean {close[0]!r}?)"
+    same = [e for e in errors if _key_path(tuple(e["loc"]), raw) == where] if raw else [err]
+    if len(same) > 1 and all(e["type"] in _EXPECTED for e in same):
+        # A value of the wrong type for a union (`sheet: str | int`): one problem, not two.
+        wanted = " or ".join(_expected(e) for e in same)
+        msg = f"Input should be {wanted}"
+        errors = [err, *(e for e in errors if e not in same)]
+    if err["type"] in _EXPECTED:
+        got = _TYPE_NAMES.get(type(err.get("input")).__name__)
+        if got:
+            msg += f", not {got}"
+    more = len(errors) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return ConfigError(f"{path}: {loc}: {msg}{suffix}")
+    return ConfigError(f"{path}: {where or '(top level)'}: {msg}{suffix}")
 
 
 def load_model(path: Path, model: type[M]) -> M:
@@ -222,7 +362,7 @@ def load_model(path: Path, model: type[M]) -> M:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        raise validation_error(path, exc) from None
+        raise validation_error(path, exc, raw, model) from None
 
 
 def load_source_config(path: Path | str) -> tuple[SourceConfig, Path]:

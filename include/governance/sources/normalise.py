@@ -131,6 +131,22 @@ def normalise_timestamp(
     return result, s.notna() & result.isna()
 
 
+EARLIEST_PLAUSIBLE = np.datetime64("1900-01-01", "s")
+"""No record of a company's CRM, HR or recruitment system dates from before this: an earlier
+date (`1066-10-14`, `0001-01-01`) is a typing error or a placeholder, not a fact to act on."""
+
+
+def implausible_to_invalid(values: pd.Series, invalid: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Dates before EARLIEST_PLAUSIBLE become missing and invalid, as a date that does not
+    parse does (a rule that needs one quarantines the record rather than deleting it at
+    once). Dates far in the future stay: `9999-12-31` is a common "no end yet", and the
+    engine quarantines a trigger date after as_of where the record says it has happened."""
+    early = (values < EARLIEST_PLAUSIBLE).to_numpy(dtype=bool)
+    if not early.any():
+        return values, invalid
+    return values.mask(early), invalid | early
+
+
 def _london_date(aware: pd.Series) -> pd.Series:
     return aware.dt.tz_convert(LONDON).dt.tz_localize(None).dt.normalize().astype(DATE_DTYPE)
 

@@ -3,17 +3,26 @@
 CSV goes through pyarrow's multithreaded reader with every column read as text; XLSX through
 calamine. Both end in the same mapping and vectorised normalisation. Errors name the file,
 row and column but never a cell's value.
+
+What an export must be to be trusted as a whole (anything else blocks it): text in the
+configured encoding, or in the one its byte-order mark names (UTF-8, UTF-16, UTF-32); a
+header naming each column once; every row complete, the last one ended by a line break (a
+file still being written is not); in XLSX, the configured sheet (default the first), not
+one part of an export split across sheets. Cells are text and never evaluated: a cell that
+looks like a spreadsheet formula is read as written.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import datetime as dt
 import hashlib
 import io
 import os
 import re
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +42,22 @@ XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm"})
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls
 _FOOTER_WINDOW = 64 * 1024
+_MAX_BLOCK = (1 << 31) - 1
+"""pyarrow's largest parse block: the longest row a CSV export may have (2 GiB)."""
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16's, which it starts with
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_DELIMITERS = {
+    ";": ("semicolon", '";"'),
+    "\t": ("tab", '"\\t"'),
+    "|": ("pipe", '"|"'),
+    ",": ("comma", '","'),
+}
+"""Delimiters a one-column header is checked for (the config's YAML spelling of each)."""
 
 
 @dataclass(frozen=True)
@@ -132,19 +157,16 @@ def read_raw(path: Path | str, config: SourceConfig) -> tuple[RawExport, str]:
 def read_raw_csv(path: Path, data: bytes, config: SourceConfig) -> RawExport:
     if data.startswith(_ZIP_MAGIC) or data.startswith(_OLE_MAGIC):
         raise ExportError(path, "is a spreadsheet file, not CSV (configure format: xlsx)")
+    data, config = _as_readable(path, data, config)
     if b"\x00" in data[:65536]:
-        raise ExportError(path, "is a binary file, not CSV")
+        raise ExportError(path, _binary_reason(data))
     data = _strip_footer(data, config)
     text_head = _decode_head(path, data, config)
     header = _csv_header(path, text_head, config)
-    parse = pacsv.ParseOptions(
-        delimiter=config.delimiter,
-        quote_char=config.quote_char,
-        double_quote=True,
-        newlines_in_values=True,
-        ignore_empty_lines=True,
-        invalid_row_handler=_InvalidRows(),
-    )
+    _check_header(path, header, config.skip_rows + 1)
+    # A complete export ends with a line break; one that does not may have been cut off
+    # (copied or read while still being written), and its last record could be partial.
+    cut_off = config.require_final_line_break and not data.endswith((b"\n", b"\r"))
     read = pacsv.ReadOptions(
         skip_rows=config.skip_rows,
         # pyarrow reads UTF-8 natively only when told "utf8"; any other spelling goes
@@ -158,26 +180,55 @@ def read_raw_csv(path: Path, data: bytes, config: SourceConfig) -> RawExport:
         quoted_strings_can_be_null=False,
     )
     try:
-        table = pacsv.read_csv(
-            pa.BufferReader(data), read_options=read, parse_options=parse, convert_options=convert
-        )
-    except pa.ArrowInvalid as exc:
+        table, handler = _parse_csv(data, config, read, convert)
+    except (pa.ArrowInvalid, UnicodeError) as exc:
         # pyarrow's messages quote the offending text; locate the problem ourselves instead.
-        raise _locate_csv_error(path, data, config, str(exc)) from None
-    handler = parse.invalid_row_handler
-    assert isinstance(handler, _InvalidRows)
+        raise _locate_csv_error(path, data, config, str(exc), cut_off) from None
     if handler.rows:
-        raise _locate_csv_error(path, data, config, "invalid row") from None
+        raise _locate_csv_error(path, data, config, "invalid row", cut_off) from None
     if _unbalanced_quotes(data, config):
         # An unclosed quote swallows the rest of the file into one cell of the last row.
         raise ExportError(
             path,
-            "unterminated quoted field (broken quoting); the rest of the file is one cell",
+            "unterminated quoted field (broken quoting, or an export cut off inside a "
+            "quoted cell); the rest of the file is one cell",
             row=table.num_rows + 1 + config.skip_rows,
         )
     if table.num_rows == 0:
         raise ExportError(path, "has a header but no data rows")
+    if cut_off:
+        raise _cut_off_error(path, data, config)
     return RawExport(header=header, table=table, first_row=config.skip_rows + 2)
+
+
+def _parse_csv(
+    data: bytes, config: SourceConfig, read: pacsv.ReadOptions, convert: pacsv.ConvertOptions
+) -> tuple[pa.Table, _InvalidRows]:
+    """Parse with pyarrow; a row longer than pyarrow's block (a cell of megabytes) is read
+    again with blocks large enough to hold it."""
+    while True:
+        handler = _InvalidRows()
+        parse = pacsv.ParseOptions(
+            delimiter=config.delimiter,
+            quote_char=config.quote_char,
+            double_quote=True,
+            newlines_in_values=True,
+            ignore_empty_lines=True,
+            invalid_row_handler=handler,
+        )
+        try:
+            table = pacsv.read_csv(
+                pa.BufferReader(data),
+                read_options=read,
+                parse_options=parse,
+                convert_options=convert,
+            )
+        except pa.ArrowInvalid as exc:
+            if "straddl" not in str(exc) or read.block_size >= min(len(data), _MAX_BLOCK):
+                raise
+            read.block_size = min(read.block_size * 16, len(data), _MAX_BLOCK)
+            continue
+        return table, handler
 
 
 class _InvalidRows:
@@ -190,6 +241,45 @@ class _InvalidRows:
     def __call__(self, row: Any) -> str:
         self.rows.append((row.expected_columns, row.actual_columns))
         return "skip"
+
+
+def _as_readable(path: Path, data: bytes, config: SourceConfig) -> tuple[bytes, SourceConfig]:
+    """The file's bytes in an encoding pyarrow reads itself (UTF-8 or one that is ASCII
+    compatible, such as cp1252), and the config naming it. A byte-order mark wins over the
+    configured `encoding`; UTF-16 and UTF-32 are decoded here and re-encoded as UTF-8."""
+    encoding, bom = config.encoding, 0
+    for mark, name in _BOMS:
+        if data.startswith(mark):
+            encoding, bom = name, len(mark)
+            break
+    if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig"):
+        encoding = "utf-8"
+    if _is_ascii_compatible(encoding):
+        if not data[bom:].strip():
+            raise ExportError(path, "file is empty")
+        if encoding != config.encoding:
+            config = config.model_copy(update={"encoding": encoding})
+        return data, config
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise _encoding_error(path, data, config, exc.start, encoding) from None
+    text = text.removeprefix("\ufeff")
+    if not text.strip():
+        raise ExportError(path, "file is empty")
+    return text.encode("utf-8"), config.model_copy(update={"encoding": "utf-8"})
+
+
+def _binary_reason(data: bytes) -> str:
+    head = data[:4096]
+    even, odd = head[0::2], head[1::2]
+    for zeros, other, order in ((odd, even, "le"), (even, odd, "be")):
+        if zeros.count(0) > len(zeros) * 0.3 and other.count(0) < len(other) * 0.05:
+            return (
+                f"looks like UTF-16 text without a byte-order mark; set `encoding: "
+                f"utf-16-{order}` in the source config"
+            )
+    return "is a binary file, not CSV"
 
 
 def _strip_footer(data: bytes, config: SourceConfig) -> bytes:
@@ -215,7 +305,14 @@ def _strip_footer(data: bytes, config: SourceConfig) -> bytes:
 
 
 def _is_ascii_compatible(encoding: str) -> bool:
-    return codecs.lookup(encoding).name not in {"utf-16", "utf-32", "utf-16-le", "utf-16-be"}
+    return codecs.lookup(encoding).name not in {
+        "utf-16",
+        "utf-16-le",
+        "utf-16-be",
+        "utf-32",
+        "utf-32-le",
+        "utf-32-be",
+    }
 
 
 def _decode_head(path: Path, data: bytes, config: SourceConfig) -> str:
@@ -224,6 +321,12 @@ def _decode_head(path: Path, data: bytes, config: SourceConfig) -> str:
     try:
         return decoder.decode(head, final=len(head) == len(data))
     except UnicodeDecodeError as exc:
+        # A wrong delimiter is the first thing to fix (European Excel writes semicolons
+        # and Windows-1252): say so when the header row itself decodes.
+        prefix = head[: exc.start].decode(config.encoding, errors="replace")
+        lines = io.StringIO(prefix.removeprefix("\ufeff")).readlines()
+        if len(lines) > config.skip_rows + 1:
+            _csv_header(path, "".join(lines[: config.skip_rows + 1]), config)
         raise _encoding_error(path, data, config, exc.start) from None
 
 
@@ -243,27 +346,68 @@ def _csv_header(path: Path, text: str, config: SourceConfig) -> list[str]:
     header = [name.strip() for name in header]
     if not any(header):
         raise ExportError(path, "header row is blank", row=config.skip_rows + 1)
+    if len(header) == 1:
+        for delimiter, (name, spelling) in _DELIMITERS.items():
+            if delimiter != config.delimiter and delimiter in header[0]:
+                raise ExportError(
+                    path,
+                    f"the header row is a single column and looks {name}-separated; set "
+                    f"`delimiter: {spelling}` in the source config",
+                    row=config.skip_rows + 1,
+                )
     return header
 
 
-def _encoding_error(path: Path, data: bytes, config: SourceConfig, offset: int) -> ExportError:
-    row, column = _position(data[:offset].decode(config.encoding, errors="replace"), config)
+def _check_header(path: Path, header: list[str], row: int) -> None:
+    """A header naming a column twice (ignoring case and surrounding spaces) is an error:
+    which of the two holds the data is a guess. Blank names (a trailing delimiter on every
+    line) are columns nobody reads, and may repeat."""
+    seen: dict[str, int] = {}
+    for name in header:
+        key = name.strip().casefold()
+        if key:
+            seen[key] = seen.get(key, 0) + 1
+    for name in header:
+        count = seen.get(name.strip().casefold(), 0)
+        if count > 1:
+            raise ExportError(
+                path, f"column appears {count} times in the header", row=row, column=name.strip()
+            )
+
+
+def _encoding_error(
+    path: Path, data: bytes, config: SourceConfig, offset: int, encoding: str | None = None
+) -> ExportError:
+    encoding = encoding or config.encoding
+    row, column = _position(data[:offset].decode(encoding, errors="replace"), config)
     return ExportError(
         path,
-        f"bytes that are not valid {config.encoding} (at byte {offset}); "
+        f"bytes that are not valid {encoding} (at byte {offset}); "
         "set `encoding` in the source config if the export uses another one",
         row=row,
         column=column,
     )
 
 
+@contextlib.contextmanager
+def _csv_fields_up_to(size: int) -> Iterator[None]:
+    """Let the `csv` module read cells of any size (its default stops at 128 KiB)."""
+    before = csv.field_size_limit()
+    csv.field_size_limit(max(before, size + 1))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(before)
+
+
 def _position(prefix: str, config: SourceConfig) -> tuple[int, str | None]:
     """Row number (header = row 1 after skipped lines) and column name at the end of a
     well-formed prefix of the file."""
     prefix = prefix.removeprefix("\ufeff")
-    rows = list(
-        csv.reader(io.StringIO(prefix), delimiter=config.delimiter, quotechar=config.quote_char)
-    )
+    with _csv_fields_up_to(len(prefix)):
+        rows = list(
+            csv.reader(io.StringIO(prefix), delimiter=config.delimiter, quotechar=config.quote_char)
+        )
     if not rows:
         return config.skip_rows + 1, None
     ended_on_newline = prefix.endswith(("\n", "\r"))
@@ -275,13 +419,39 @@ def _position(prefix: str, config: SourceConfig) -> tuple[int, str | None]:
     return row_index, column
 
 
-def _locate_csv_error(path: Path, data: bytes, config: SourceConfig, reason: str) -> ExportError:
-    if reason.startswith("CSV conversion error") and "UTF8" in reason:
-        try:
-            data.decode(config.encoding)
-        except UnicodeDecodeError as exc:
-            return _encoding_error(path, data, config, exc.start)
-    text = data.decode(config.encoding, errors="replace").removeprefix("\ufeff")
+def _cut_off_error(
+    path: Path, data: bytes, config: SourceConfig, row: int | None = None
+) -> ExportError:
+    if row is None:
+        row = _position(data.decode(config.encoding, errors="replace"), config)[0]
+    return ExportError(
+        path,
+        "the last row does not end with a line break: the export may be cut off or still "
+        "being written (see `require_final_line_break` in the source config)",
+        row=row,
+    )
+
+
+def _locate_csv_error(
+    path: Path, data: bytes, config: SourceConfig, reason: str, cut_off: bool = False
+) -> ExportError:
+    try:
+        text = data.decode(config.encoding)
+    except UnicodeDecodeError as exc:
+        return _encoding_error(path, data, config, exc.start)
+    text = text.removeprefix("\ufeff")
+    with _csv_fields_up_to(len(text)):
+        located = _first_bad_row(path, text, config)
+    if cut_off:
+        last = _position(text, config)[0]
+        if last <= config.skip_rows + 1:
+            return ExportError(path, "has a header but no data rows")
+        if located.row is None or located.row >= last:
+            return _cut_off_error(path, data, config, row=last)
+    return located
+
+
+def _first_bad_row(path: Path, text: str, config: SourceConfig) -> ExportError:
     reader = csv.reader(
         io.StringIO(text),
         delimiter=config.delimiter,
@@ -328,14 +498,25 @@ def _unbalanced_quotes(data: bytes, config: SourceConfig) -> bool:
 def read_raw_xlsx(path: Path, data: bytes, config: SourceConfig) -> RawExport:
     from python_calamine import CalamineError, CalamineWorkbook
 
+    if data.startswith(_OLE_MAGIC):
+        raise ExportError(
+            path, "is not an XLSX file but a legacy Excel .xls workbook; save it as .xlsx or CSV"
+        )
     if not data.startswith(_ZIP_MAGIC):
-        raise ExportError(path, "is not an XLSX file (not a zip container)")
+        hint = (
+            "; it looks like CSV text: name it .csv or set `format: csv` in the source config"
+            if _looks_like_text(data, config)
+            else ""
+        )
+        raise ExportError(path, f"is not an XLSX file (not a zip container){hint}")
     try:
         book = CalamineWorkbook.from_filelike(io.BytesIO(data))
         if isinstance(config.sheet, int):
-            sheet = book.get_sheet_by_index(config.sheet)
+            index = config.sheet
+            sheet = book.get_sheet_by_index(index)
         else:
             sheet = book.get_sheet_by_name(config.sheet)
+            index = book.sheet_names.index(config.sheet)
         cells: list[list[Any]] = sheet.to_python(skip_empty_area=False)
     except (CalamineError, IndexError, ValueError) as exc:
         raise ExportError(path, f"cannot be read as XLSX ({exc.__class__.__name__})") from None
@@ -345,6 +526,8 @@ def read_raw_xlsx(path: Path, data: bytes, config: SourceConfig) -> RawExport:
     header = [_cell_text(v).strip() for v in cells[0]]
     if not any(header):
         raise ExportError(path, "header row is blank", row=config.skip_rows + 1)
+    _check_header(path, header, config.skip_rows + 1)
+    _refuse_split_export(path, book, index, header, config)
     body = cells[1:]
     body = _drop_xlsx_footer(body, config)
     while body and not any(_cell_text(v).strip() for v in body[-1]):
@@ -365,6 +548,56 @@ def read_raw_xlsx(path: Path, data: bytes, config: SourceConfig) -> RawExport:
         names=names,
     )
     return RawExport(header=header, table=table, first_row=config.skip_rows + 2)
+
+
+def _looks_like_text(data: bytes, config: SourceConfig) -> bool:
+    """Whether the first line is text holding the configured delimiter (a CSV header)."""
+    first = data[:4096].split(b"\n", 1)[0]
+    if b"\x00" in first:
+        return False
+    encoding = config.encoding if _is_ascii_compatible(config.encoding) else "utf-8"
+    try:
+        text = first.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return config.delimiter in text
+
+
+def _refuse_split_export(
+    path: Path, book: Any, index: int, header: list[str], config: SourceConfig
+) -> None:
+    """Other sheets are not read, unless one of them starts with the same header row: then
+    the export was split across sheets (Excel holds at most 1,048,576 rows a sheet), and
+    reading one sheet would make every record of the others look deleted."""
+    from python_calamine import CalamineError
+
+    names = book.sheet_names
+    if len(names) < 2:
+        return
+    wanted = [name.casefold() for name in header]
+    while wanted and not wanted[-1]:
+        wanted.pop()
+    for other in range(len(names)):
+        if other == index:
+            continue
+        try:
+            rows = book.get_sheet_by_index(other).to_python(
+                skip_empty_area=False, nrows=config.skip_rows + 1
+            )
+        except (CalamineError, IndexError, ValueError):
+            continue
+        if len(rows) <= config.skip_rows:
+            continue
+        theirs = [_cell_text(v).strip().casefold() for v in rows[config.skip_rows]]
+        while theirs and not theirs[-1]:
+            theirs.pop()
+        if theirs == wanted:
+            raise ExportError(
+                path,
+                f"sheets {min(index, other)} and {max(index, other)} (0-based) start with "
+                "the same header row: the export is split across sheets, and one of them is "
+                "not all of it; export it as CSV or as a single sheet",
+            )
 
 
 def _drop_xlsx_footer(body: list[list[Any]], config: SourceConfig) -> list[list[Any]]:
@@ -485,9 +718,11 @@ def _normalise(
         case Kind.FLAG:
             return norm.normalise_flag(text)
         case Kind.DATE:
-            return norm.normalise_date(text, config.date_format)
+            return norm.implausible_to_invalid(*norm.normalise_date(text, config.date_format))
         case Kind.TIMESTAMP:
-            return norm.normalise_timestamp(text, config.timestamp_format, config.timezone)
+            return norm.implausible_to_invalid(
+                *norm.normalise_timestamp(text, config.timestamp_format, config.timezone)
+            )
         case Kind.EMAIL:
             return norm.normalise_email(text)
         case Kind.PHONE:
