@@ -66,12 +66,17 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-# The store tests start throwaway PostgreSQL servers from Debian's packages.
+# The store tests start throwaway PostgreSQL servers from Debian's packages, and the stack
+# test (tests/stack/) the production topology natively, with Debian's Redis as its broker.
 system-deps:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
-		echo "installing Debian's postgresql (the store tests run against it)"; \
+	@need=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$$need postgresql"; \
+	command -v redis-server >/dev/null 2>&1 || need="$$need redis-server"; \
+	if [ -n "$$need" ]; then \
+		echo "installing Debian's$$need (the store and stack tests run against them)"; \
 		SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql; }
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$need; \
+	fi
 
 unit: setup system-deps
 	$(BIN)/pytest -n 2 -q

@@ -544,6 +544,56 @@ def report_monthly(
     out.print(f"tables: {out_dir}/*.csv", highlight=False)
 
 
+db_app = typer.Typer(help="The governance store's database.")
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("migrate")
+def db_migrate(db: DbUrl = None) -> None:
+    """Bring the store's schema up to date; exit 1 when the store cannot be reached.
+
+    Every connection migrates too: this is the deployment's init step, done ahead of the
+    first run."""
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
+    from governance.store.db import default_url, engine_for
+
+    url = db or default_url()
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        raise typer.BadParameter("not a SQLAlchemy URL", param_hint="--db") from None
+    try:
+        probe = create_engine(url)
+        with probe.connect() as conn:
+            before = MigrationContext.configure(conn).get_current_revision()
+        probe.dispose()
+        engine = engine_for(url)
+        with engine.connect() as conn:
+            after = MigrationContext.configure(conn).get_current_revision()
+        engine.dispose()
+    except OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        err.print(
+            f"error: governance store {shown}: {reason}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
+    if before == after:
+        message = f"governance store {shown}: already at revision {after}"
+    else:
+        message = (
+            f"governance store {shown}: migrated from {before or 'an empty database'} "
+            f"to revision {after}"
+        )
+    out.print(message, highlight=False, markup=False, soft_wrap=True)
+
+
 def _trigger(dry_run: bool, requested_by: str | None, reason: str | None) -> dict[str, Any]:
     trigger: dict[str, Any] = {"kind": "command line"}
     if dry_run:
