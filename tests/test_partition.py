@@ -17,7 +17,7 @@ from governance.pipeline import resolve_sources
 from governance.policy.model import load_policy
 from governance.run import run_retention
 from governance.sample_data import write_sample_exports
-from governance.sources.reader import read_raw
+from governance.sources.reader import LARGE_CSV_BYTES, read_raw
 from tests.engine_helpers import write_export
 
 AS_OF = date(2026, 11, 30)
@@ -50,10 +50,13 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return write_sample_exports(tmp_path_factory.mktemp("exports"), rows=2000, seed=12)
 
 
-@pytest.mark.parametrize("parts", [1, 3, 8])
+@pytest.mark.parametrize(
+    ("parts", "stream_from"), [(1, LARGE_CSV_BYTES), (3, LARGE_CSV_BYTES), (8, 0), (3, 0)]
+)
 def test_parts_give_the_single_pass_outputs(
-    exports: dict[str, Path], tmp_path: Path, parts: int
+    exports: dict[str, Path], tmp_path: Path, parts: int, stream_from: int
 ) -> None:
+    """Whether the export is read whole or streamed (large files are: here every file)."""
     plans = resolve_sources(files=exports, configs={})
     policy = load_policy()
     one = run_retention(
@@ -67,6 +70,7 @@ def test_parts_give_the_single_pass_outputs(
         tmp_path / "work",
         partitions=parts,
         db_url=f"sqlite:///{tmp_path}/b.db",
+        stream_from=stream_from,
     )
     assert many.run_id == one.run_id and many.manifest_rows == one.manifest_rows > 0
     assert_same_run(tmp_path / "single", tmp_path / "parts")
@@ -145,3 +149,24 @@ def test_parts_are_readable_by_the_owner_only(exports: dict[str, Path], tmp_path
     assert stat.S_IMODE(os.stat(tmp_path / "work").st_mode) == 0o700
     for part in (tmp_path / "work").iterdir():
         assert stat.S_IMODE(part.stat().st_mode) == 0o600, part.name
+
+
+BROKEN = {
+    "cut off": lambda text: text[:-25],
+    "stray quote": lambda text: text.replace("\n", '\n"', 1),
+    "a row too long": lambda text: text.replace("\n", ",extra\n", 40)[::1],
+}
+
+
+@pytest.mark.parametrize("damage", sorted(BROKEN))
+def test_a_streamed_export_reports_problems_as_the_whole_file_reader(
+    exports: dict[str, Path], tmp_path: Path, damage: str
+) -> None:
+    broken = tmp_path / "crm.csv"
+    broken.write_text(BROKEN[damage](exports["crm"].read_text()))
+    plan = resolve_sources(files={"crm": broken}, configs={})[0]
+    policy = load_policy().policy
+    whole = split_export(plan, policy, tmp_path / "w1", partitions=3)
+    streamed = split_export(plan, policy, tmp_path / "w2", partitions=3, stream_from=0)
+    assert whole.error is not None
+    assert (streamed.error, streamed.sha256, streamed.parts) == (whole.error, whole.sha256, [])

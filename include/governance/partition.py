@@ -48,7 +48,15 @@ from governance.quality.expectations import (
 from governance.run import ExportOutcome, RunResult, finish_run
 from governance.sources import normalise as norm
 from governance.sources.config import SourceConfig
-from governance.sources.reader import RawExport, read_raw, to_canonical
+from governance.sources.reader import (
+    LARGE_CSV_BYTES,
+    NeedsWholeFile,
+    RawExport,
+    StreamedCsv,
+    open_large_csv,
+    read_raw,
+    to_canonical,
+)
 from governance.sources.schema import ID_FIELD, ROW_COLUMN, SOURCES
 from governance.store.db import engine_for
 from governance.store.history import previous_rows
@@ -190,42 +198,146 @@ def split_export(
     partitions: int | None = None,
     partition_rows: int | None = None,
     reviews: pd.DataFrame | None = None,
+    stream_from: int = LARGE_CSV_BYTES,
 ) -> Split:
     """Read one export and write its parts into `work`; an unreadable export is recorded
-    as such (it is blocked, as in a single pass)."""
+    as such (it is blocked, as in a single pass). A CSV export of `stream_from` bytes or
+    more is streamed in two passes (group keys, then rows) and never held whole."""
     work.mkdir(parents=True, exist_ok=True, mode=0o700)
     split = Split(plan.source, str(plan.path), plan.origin, None)
+    if reviews is not None and len(reviews):
+        split.reviews = reviews.astype(str).to_numpy().tolist()
     try:
-        raw, split.sha256 = read_raw(plan.path, plan.config)
-        # The header's mapping is checked here, once, on no rows (missing or repeated
-        # columns block the whole export, as in a single pass).
-        empty = RawExport(raw.header, raw.table.slice(0, 0), raw.first_row)
-        to_canonical(plan.path, split.sha256, empty, plan.config)
+        streamed = open_large_csv(plan.path, plan.config, stream_from)
+        done = False
+        if streamed is not None:
+            try:
+                _split_streamed(streamed, plan, policy, work, split, partitions, partition_rows)
+                done = True
+            except NeedsWholeFile:
+                split.parts = []
+        if not done:
+            raw, split.sha256 = read_raw(plan.path, plan.config)
+            _check_mapping(plan, raw.header, split.sha256)
+            _split_table(raw, plan, policy, work, split, partitions, partition_rows)
     except ExportError as exc:
         split.sha256 = exc.sha256 or split.sha256
         split.error = plan.name(str(exc))
         split.error_problem = exc.problem
         split.error_column = exc.column
-        _write_json(_split_file(work, plan.source), split.to_json())
-        return split
+        split.parts = []
+    _write_json(_split_file(work, plan.source), split.to_json())
+    return split
+
+
+def _check_mapping(plan: SourcePlan, header: list[str], sha256: str) -> None:
+    """The header's mapping, checked once on no rows: missing or repeated columns block
+    the whole export, as in a single pass."""
+    empty = pa.table({f"c{i}": pa.array([], pa.string()) for i in range(len(header))})
+    try:
+        to_canonical(plan.path, sha256, RawExport(header, empty, 0), plan.config)
+    except ExportError as exc:
+        exc.sha256 = sha256
+        raise
+
+
+def _split_table(
+    raw: RawExport,
+    plan: SourcePlan,
+    policy: Policy,
+    work: Path,
+    split: Split,
+    partitions: int | None,
+    partition_rows: int | None,
+) -> None:
     n = raw.table.num_rows
-    count = parts_for(n, partitions, partition_rows)
-    keys = group_keys(raw, plan.config, policy)
-    part = part_of(keys, count)
+    part = part_of(group_keys(raw, plan.config, policy), parts_for(n, partitions, partition_rows))
     rows = pa.array(np.arange(raw.first_row, raw.first_row + n, dtype=np.int64))
     table = raw.table.rename_columns([f"c{i}" for i in range(raw.table.num_columns)])
     table = table.append_column(ROW, rows)
-    for k in range(count):
-        mask = part == k
-        if mask.any():
-            _write_table(_part_file(work, plan.source, k), table.filter(pa.array(mask)))
-            split.parts.append(k)
-    split.rows = n
-    split.header = raw.header
-    if reviews is not None and len(reviews):
-        split.reviews = reviews.astype(str).to_numpy().tolist()
-    _write_json(_split_file(work, plan.source), split.to_json())
-    return split
+    for k in np.unique(part).tolist():
+        _write_table(_part_file(work, plan.source, k), table.filter(pa.array(part == k)))
+        split.parts.append(k)
+    split.rows, split.header = n, raw.header
+
+
+def _split_streamed(
+    streamed: StreamedCsv,
+    plan: SourcePlan,
+    policy: Policy,
+    work: Path,
+    split: Split,
+    partitions: int | None,
+    partition_rows: int | None,
+) -> None:
+    """Two passes over a large export: the id and link columns (for the groups), then
+    every row into its part's file, batch by batch."""
+    header, config = streamed.header, plan.config
+    _check_mapping(plan, header, streamed.sha256)
+    split.sha256 = streamed.sha256
+    folded = [name.strip().casefold() for name in header]
+    wanted = [ID_FIELD[config.source]] + [
+        r.related.field for r in policy.rules_for(config.source) if r.related is not None
+    ]
+    positions = sorted(
+        {
+            folded.index(c)
+            for c in (config.column_for(f).strip().casefold() for f in wanted)
+            if c in folded
+        }
+    )
+    keys_columns: dict[int, list[pa.Array]] = {p: [] for p in positions}
+    n = 0
+    for batch in streamed.batches():
+        for p in positions:
+            keys_columns[p].append(batch.column(p))
+        n += batch.num_rows
+    keys_table = pa.table(
+        [pa.chunked_array(keys_columns[p], pa.string()) for p in positions],
+        names=[f"k{p}" for p in positions],
+    )
+    keys = RawExport([header[p] for p in positions], keys_table, streamed.first_row)
+    part = part_of(group_keys(keys, config, policy), parts_for(n, partitions, partition_rows))
+    del keys_columns, keys_table, keys
+    names = [*(f"c{i}" for i in range(len(header))), ROW]
+    schema = pa.schema([pa.field(name, pa.string()) for name in names[:-1]]).append(
+        pa.field(ROW, pa.int64())
+    )
+    options = pa.ipc.IpcWriteOptions(compression="lz4")
+    writers: dict[int, tuple[Path, Any, Any]] = {}
+    offset = 0
+    try:
+        for batch in streamed.batches():
+            m = batch.num_rows
+            if offset + m > n:
+                raise NeedsWholeFile  # the file changed between the passes
+            mine = part[offset : offset + m]
+            row = np.arange(streamed.first_row + offset, streamed.first_row + offset + m)
+            whole = pa.RecordBatch.from_arrays([*batch.columns, pa.array(row)], schema=schema)
+            for k in np.unique(mine).tolist():
+                if k not in writers:
+                    tmp = work / f".{plan.source}-{k:04d}.part.tmp"
+                    sink = pa.OSFile(str(tmp), "wb")
+                    writers[k] = (tmp, sink, pa.ipc.new_file(sink, schema, options=options))
+                writers[k][2].write_batch(whole.filter(pa.array(mine == k)))
+            offset += m
+        if offset != n:
+            raise NeedsWholeFile
+    except BaseException:
+        for tmp, sink, writer in writers.values():
+            writer.close()
+            sink.close()
+            tmp.unlink(missing_ok=True)
+        raise
+    for _, sink, writer in writers.values():
+        writer.close()
+        sink.close()
+    for k in sorted(writers):
+        tmp = writers[k][0]
+        _private(tmp)
+        os.replace(tmp, _part_file(work, plan.source, k))
+        split.parts.append(k)
+    split.rows, split.header = n, header
 
 
 def load_split(work: Path, source: str) -> Split:
@@ -430,6 +542,7 @@ def run_partitioned(
     quality: QualityConfig | None = None,
     trigger: dict[str, Any] | None = None,
     db_url: str | None = None,
+    stream_from: int = LARGE_CSV_BYTES,
 ) -> RunResult:
     """`governance.run.run_retention` in parts, one after another in this process: the
     same outputs, with memory bounded by the largest part."""
@@ -442,7 +555,9 @@ def run_partitioned(
         for plan in sorted(plans, key=lambda p: SOURCES.index(p.source)):
             with store.connect() as conn:
                 reviews = decisions_for(conn, plan.source, as_of)
-            split = split_export(plan, policy.policy, work, partitions, partition_rows, reviews)
+            split = split_export(
+                plan, policy.policy, work, partitions, partition_rows, reviews, stream_from
+            )
             if split.error is None:
                 step(f"read {plan.source}: {split.rows:,} rows in {len(split.parts)} parts")
             for k in split.parts:

@@ -167,18 +167,7 @@ def read_raw_csv(path: Path, data: bytes, config: SourceConfig) -> RawExport:
     # A complete export ends with a line break; one that does not may have been cut off
     # (copied or read while still being written), and its last record could be partial.
     cut_off = config.require_final_line_break and not data.endswith((b"\n", b"\r"))
-    read = pacsv.ReadOptions(
-        skip_rows=config.skip_rows,
-        # pyarrow reads UTF-8 natively only when told "utf8"; any other spelling goes
-        # through a (much slower) Python transcoder.
-        encoding="utf8" if codecs.lookup(config.encoding).name == "utf-8" else config.encoding,
-        use_threads=True,
-    )
-    convert = pacsv.ConvertOptions(
-        column_types={name: pa.string() for name in header},
-        strings_can_be_null=False,
-        quoted_strings_can_be_null=False,
-    )
+    read, convert = _read_options(config), _convert_options(header)
     try:
         table, handler = _parse_csv(data, config, read, convert)
     except (pa.ArrowInvalid, UnicodeError) as exc:
@@ -208,14 +197,7 @@ def _parse_csv(
     again with blocks large enough to hold it."""
     while True:
         handler = _InvalidRows()
-        parse = pacsv.ParseOptions(
-            delimiter=config.delimiter,
-            quote_char=config.quote_char,
-            double_quote=True,
-            newlines_in_values=True,
-            ignore_empty_lines=True,
-            invalid_row_handler=handler,
-        )
+        parse = _parse_options(config, handler)
         try:
             table = pacsv.read_csv(
                 pa.BufferReader(data),
@@ -229,6 +211,124 @@ def _parse_csv(
             read.block_size = min(read.block_size * 16, len(data), _MAX_BLOCK)
             continue
         return table, handler
+
+
+def _read_options(config: SourceConfig) -> pacsv.ReadOptions:
+    return pacsv.ReadOptions(
+        skip_rows=config.skip_rows,
+        # pyarrow reads UTF-8 natively only when told "utf8"; any other spelling goes
+        # through a (much slower) Python transcoder.
+        encoding="utf8" if codecs.lookup(config.encoding).name == "utf-8" else config.encoding,
+        use_threads=True,
+    )
+
+
+def _parse_options(config: SourceConfig, handler: _InvalidRows) -> pacsv.ParseOptions:
+    return pacsv.ParseOptions(
+        delimiter=config.delimiter,
+        quote_char=config.quote_char,
+        double_quote=True,
+        newlines_in_values=True,
+        ignore_empty_lines=True,
+        invalid_row_handler=handler,
+    )
+
+
+def _convert_options(header: list[str]) -> pacsv.ConvertOptions:
+    return pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in header},
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+
+
+# --- large CSV exports, streamed -----------------------------------------------------------
+
+LARGE_CSV_BYTES = 256 << 20
+"""From this size on, an export that is split into parts is streamed, not held whole."""
+_STREAM_BLOCK = 64 << 20
+
+
+class NeedsWholeFile(Exception):
+    """Streaming cannot vouch for this file: read it whole (which names any problem)."""
+
+
+@dataclass
+class StreamedCsv:
+    """A large CSV export read in record batches, never whole: its header, where its data
+    rows start, and its SHA-256. Only plain files are streamed (no footer, no byte-order
+    mark but UTF-8's, an ASCII-compatible encoding, a final line break, balanced quotes);
+    `batches` raises NeedsWholeFile on anything the whole-file reader would report."""
+
+    path: Path
+    config: SourceConfig
+    header: list[str]
+    first_row: int
+    sha256: str
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        handler = _InvalidRows()
+        read = _read_options(self.config)
+        read.block_size = _STREAM_BLOCK
+        rows = 0
+        try:
+            with pacsv.open_csv(
+                self.path,
+                read_options=read,
+                parse_options=_parse_options(self.config, handler),
+                convert_options=_convert_options(self.header),
+            ) as reader:
+                for batch in reader:
+                    if handler.rows:
+                        raise NeedsWholeFile
+                    rows += batch.num_rows
+                    yield batch
+        except (pa.ArrowInvalid, UnicodeError):
+            raise NeedsWholeFile from None
+        if handler.rows or rows == 0:
+            raise NeedsWholeFile
+
+
+def open_large_csv(
+    path: Path, config: SourceConfig, min_bytes: int = LARGE_CSV_BYTES
+) -> StreamedCsv | None:
+    """A large, plain CSV export ready to stream, or None: the file is small, not CSV, or
+    needs the whole-file reader (which then reads it and reports any problem)."""
+    try:
+        if detect_format(path, config) != "csv" or config.footer is not None:
+            return None
+        size = path.stat().st_size
+    except (ExportError, OSError):
+        return None
+    if size < min_bytes or not _is_ascii_compatible(config.encoding):
+        return None
+    digest = hashlib.sha256()
+    quote = config.quote_char.encode("ascii")
+    quotes = 0
+    last = b""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 20)
+        chunk = head
+        while chunk:
+            digest.update(chunk)
+            quotes += chunk.count(quote)
+            last = chunk[-2:] if len(chunk) >= 2 else last[-1:] + chunk
+            chunk = fh.read(1 << 24)
+    plain = not head.startswith((_ZIP_MAGIC, _OLE_MAGIC)) and b"\x00" not in head[:65536]
+    # A byte-order mark may change the encoding: the whole-file reader sorts that out.
+    marked = any(head.startswith(mark) for mark, _ in _BOMS)
+    utf8 = codecs.lookup(config.encoding).name == "utf-8"
+    odd = marked and not (utf8 and head.startswith(codecs.BOM_UTF8))
+    if not plain or odd or quotes % 2 or not last.endswith((b"\n", b"\r")):
+        return None
+    # The header from the first megabyte, cut at a line break (never inside a character).
+    text = head[: head.rfind(b"\n") + 1]
+    try:
+        header = _csv_header(path, text.decode(config.encoding), config)
+        _check_header(path, header, config.skip_rows + 1)
+    except (ExportError, UnicodeDecodeError):
+        return None
+    return StreamedCsv(path, config, header, config.skip_rows + 2, digest.hexdigest())
 
 
 class _InvalidRows:
