@@ -16,10 +16,11 @@ Without a pattern the export is the file name of the config's `path` (else `<sou
 directly in the location, whatever the date.
 
 A local export is read where it is. A remote one is streamed into a staging folder (under the
-output root, private to the task: a temporary file, fsynced, then renamed, so a copy is never
-read half-written) and read there by the same reader, with the same SHA-256, as a local file;
-the folder is removed when the task's work is done. Messages and summaries name the URI, never
-the staging copy (`name_origins`). A missing export is one line naming where it was looked for.
+output root, private to the task, owner-only: folders 0700, files 0600; a temporary file,
+fsynced, then renamed, so a copy is never read half-written) and read there by the same
+reader, with the same SHA-256, as a local file; the folder is removed when the task's work
+is done. Messages and summaries name the URI, never the staging copy (`name_origins`). A
+missing export is one line naming where it was looked for.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from governance.errors import GovernanceError
-from governance.outputs.atomic import atomic_path
+from governance.outputs.atomic import PRIVATE_DIR, atomic_path
 from governance.sources.config import SourceConfig
 
 CHUNK = 1 << 20
@@ -164,7 +165,9 @@ def landed_exports(
     staging: Path | None = None
     try:
         if local_folder(location) is None:
-            staging_root.mkdir(parents=True, exist_ok=True)
+            # Staged copies are personal data: owner-only folders (mkdtemp makes 0700)
+            # and files (0600).
+            staging_root.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
             staging = Path(tempfile.mkdtemp(prefix=f"{as_of.isoformat()}-", dir=staging_root))
         yield {
             source: find_export(location, config, as_of, staging, filesystem=filesystem)
@@ -241,6 +244,10 @@ def _remote(
     elif not fs.isfile(target):
         raise _missing(where, source, as_of)
     local = staging_dir / source / PurePosixPath(relative).name
-    with atomic_path(local) as tmp, fs.open(target, "rb") as src, open(tmp, "wb") as out:
+    with (
+        atomic_path(local, private=True) as tmp,
+        fs.open(target, "rb") as src,
+        open(tmp, "wb") as out,
+    ):
         shutil.copyfileobj(src, out, CHUNK)
     return LandedExport(source, redact(f"{base_uri}/{relative}"), local)

@@ -44,7 +44,7 @@ from governance.reports.data_quality import (
 from governance.sources.reader import read_export
 from governance.sources.schema import ID_FIELD, SOURCES
 from governance.store.db import engine_for
-from governance.store.disposition import check_dispositions
+from governance.store.disposition import DispositionCheck
 from governance.store.history import previous_rows
 from governance.store.recorder import record_run
 from governance.store.reviews import decisions_for, fingerprint
@@ -208,6 +208,16 @@ def finish_run(
     # Every run goes into the store and its audit trail; a dry run's manifest is not one
     # to act on, so its items are not kept (nor does its row count become a reference).
     dry_run = bool(audit["trigger"].get("dry_run", False))
+    check = DispositionCheck(
+        run_id,
+        as_of,
+        [
+            (o.source, o.record_ids)
+            for o in outcomes
+            if o.status == "ok" and o.record_ids is not None
+        ],
+        policy.policy.disposition.grace_days,
+    )
     new = record_run(
         store,
         audit,
@@ -216,19 +226,17 @@ def finish_run(
         items=None
         if dry_run
         else {key: _store_items(written[key], columns) for key, columns in STORED_ITEMS.items()},
+        # Earlier deletions are checked in the transaction recording the run: a crash
+        # leaves both or neither, and a rerun finding the run unrecorded does both.
+        then=None if dry_run else check,
     )
     step("recorded the run in the governance store" if new else "run already in the store")
-    if new and not dry_run:
-        grace = policy.policy.disposition.grace_days
-        with store.begin() as conn:
-            for o in outcomes:
-                if o.status == "ok" and o.record_ids is not None:
-                    found = check_dispositions(conn, run_id, as_of, o.source, o.record_ids, grace)
-                    if any(found.values()):
-                        step(
-                            f"{o.source}: {found['confirmed']:,} earlier deletions confirmed, "
-                            f"{found['overdue']:,} overdue"
-                        )
+    for source, found in check.found.items():
+        if any(found.values()):
+            step(
+                f"{source}: {found['confirmed']:,} earlier deletions confirmed, "
+                f"{found['overdue']:,} overdue"
+            )
     return RunResult(run_id, as_of, out_dir, outcomes, manifest_rows, files)
 
 

@@ -262,14 +262,15 @@ def write_sample_exports(
     """Write ``crm``, ``hr`` and ``recruitment`` exports (``.csv`` or ``.xlsx``) into ``out``.
 
     Each file is written to a temporary file in ``out`` and moved into place with
-    ``os.replace``, so a reader never sees half a file. ``progress(source, rows_written)`` is
-    called after each file. Returns ``{source: path}``.
+    ``os.replace``, so a reader never sees half a file. The files are readable by their
+    owner only (0600), and ``out`` is made 0700 when this call creates it.
+    ``progress(source, rows_written)`` is called after each file. Returns ``{source: path}``.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
     counts = _check(rows, bad_share)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)  # personal data, even if made up
     written: dict[str, Path] = {}
     for source in SOURCES:
         columns = _generate(source, counts[source], seed, reference_date, bad_share)
@@ -295,10 +296,11 @@ def _check(rows: int, bad_share: float) -> dict[str, int]:
 
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write via a temporary file in the same directory, then ``os.replace`` it into place."""
+    """Write via a temporary file in the same directory, then ``os.replace`` it into place.
+    The file is readable by its owner only (0600): exports hold personal data."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    # O_EXCL: never reuse a file; mode 0o666 lets the umask decide, as for a plain open()
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    # O_EXCL: never reuse a file; 0o600 whatever the umask (it can only remove bits)
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     try:
         write(tmp)
         tmp.replace(path)  # os.replace: atomic within one directory

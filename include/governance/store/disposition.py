@@ -6,6 +6,8 @@ must never make a record look deleted.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -101,6 +103,28 @@ def check_dispositions(
             run_id=run_id,
         )
     return counts
+
+
+@dataclass
+class DispositionCheck:
+    """The check of earlier manifests against a run's accepted exports, made inside the
+    transaction that records the run (`record_run(..., then=check)`): the run and its
+    check are committed together or not at all, so a run recorded is a run checked, and a
+    rerun after a crash (which finds the run not recorded) makes the check. `found` holds
+    the counts per source once it has run."""
+
+    run_id: str
+    as_of: date
+    exports: Sequence[tuple[str, pa.Array]]
+    """(source, record ids) of each export that passed the gate."""
+    grace_days: int = DEFAULT_GRACE_DAYS
+    found: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def __call__(self, conn: Connection) -> None:
+        self.found = {
+            source: check_dispositions(conn, self.run_id, self.as_of, source, ids, self.grace_days)
+            for source, ids in self.exports
+        }
 
 
 def list_dispositions(conn: Connection, status: str | None = None) -> pd.DataFrame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -190,11 +191,18 @@ def record_run(
     manifest: pa.Table | list[dict[str, Any]] | None,
     out_dir: object = "",
     items: dict[str, pa.Table] | None = None,
+    *,
+    then: Callable[[Connection], None] | None = None,
 ) -> bool:
     """Record a run from its audit report, manifest rows and other items (`review`,
     `consent`, `quarantine` tables named as in ITEM_MODELS). A rerun of the same inputs
     (same run id) writes nothing and returns False; two identical runs at once end with
-    one run recorded."""
+    one run recorded.
+
+    `then(conn)` is what else the run writes to the store (its check of earlier
+    deletions): it runs in the same transaction, after the run and its events, and only
+    when this call records the run. So a crash leaves the run either recorded with all of
+    it or not at all, and a rerun after a crash does everything again."""
     trigger = audit.get("trigger", {})
     with engine.begin() as conn:
         inserted = _insert_ignore(
@@ -306,4 +314,6 @@ def record_run(
             actor=actor,
             at=at,
         )
+        if then is not None:
+            then(conn)
     return True
