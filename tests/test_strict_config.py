@@ -297,8 +297,8 @@ def test_raw_sql_in_the_store_interpolates_fixed_identifiers_only() -> None:
     raw = _raw_sql_strings()
     interpolated = {(f, fn, names) for f, fn, names in raw if names}
     assert interpolated == {
-        ("recorder.py", "_bulk_insert", ("target", "marks")),
-        ("recorder.py", "_bulk_insert", ("target",)),
+        ("recorder.py", "_insert_rows", ("target", "marks")),
+        ("recorder.py", "_insert_rows", ("target",)),
     }
     source = (STORE / "recorder.py").read_text()
     assert "target = f\"{model.__tablename__} ({', '.join(names)})\"" in source

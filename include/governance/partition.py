@@ -430,11 +430,12 @@ def combine(
         return Combined(split.sha256, error=split.error, quality=unreadable_report(source, error))
     decisions, quarantine, summaries = [], [], []
     for k in split.parts:
-        decisions.append(feather.read_table(_part_file(work, source, k, "decisions")).to_pandas())
-        quarantine.append(feather.read_table(_part_file(work, source, k, "quarantine")).to_pandas())
+        decisions.append(feather.read_table(_part_file(work, source, k, "decisions")))
+        quarantine.append(feather.read_table(_part_file(work, source, k, "quarantine")))
         path = _part_file(work, source, k, "summary").with_suffix(".json")
         summaries.append(json.loads(path.read_text(encoding="utf-8")))
     ordered = _in_row_order(decisions)
+    del decisions
     breaches: dict[str, int] = {}
     for s in summaries:
         for rule, n in s["breaches"].items():
@@ -463,12 +464,16 @@ def combine(
     )
 
 
-def _in_row_order(frames: list[pd.DataFrame]) -> pd.DataFrame:
+def _in_row_order(tables: list[pa.Table]) -> pd.DataFrame:
     """Concatenate parts and restore export row order; a record's rows all come from one
-    part, so a stable sort keeps their order (rules in policy order, causes in order)."""
-    whole = pd.concat(frames, ignore_index=True)
-    order = np.argsort(whole[ROW_COLUMN].to_numpy(), kind="stable")
-    return whole.iloc[order].reset_index(drop=True)
+    part, so a stable sort keeps their order (rules in policy order, causes in order).
+    Done in Arrow, then converted once, releasing Arrow's copy as it goes."""
+    whole = pa.concat_tables(tables)
+    tables.clear()
+    order = pc.sort_indices(whole, sort_keys=[(ROW_COLUMN, "ascending")])
+    ordered = whole.take(order)
+    del whole, order
+    return ordered.to_pandas(self_destruct=True, split_blocks=True)
 
 
 def _combine_quality(parts: list[list[dict[str, Any]]]) -> list[ExpectationResult]:

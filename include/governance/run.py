@@ -10,15 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 from sqlalchemy import Engine
 
 import governance
@@ -240,16 +240,33 @@ def finish_run(
     return RunResult(run_id, as_of, out_dir, outcomes, manifest_rows, files)
 
 
-def _decisions_table(outcomes: list[ExportOutcome]) -> pa.Table:
-    parts = [
-        t.to_arrow(
-            o.evaluation.decisions,
-            t.DECISION_HEADER,
-            constants={"source_system": o.source, "export_status": o.status},
-        )
-        for o in outcomes
-        if o.evaluation is not None
-    ]
+CHUNK_ROWS = 1_000_000
+"""Decisions are turned into text and written this many rows at a time."""
+
+
+def _decision_chunks(outcomes: list[ExportOutcome]) -> Iterator[pa.Table]:
+    """Every decision as text, export by export, a chunk at a time (millions of rows
+    never become one table of strings)."""
+    for o in outcomes:
+        if o.evaluation is None:
+            continue
+        frame = o.evaluation.decisions
+        constants = {"source_system": o.source, "export_status": o.status}
+        for start in range(0, len(frame), CHUNK_ROWS):
+            part = frame.iloc[start : start + CHUNK_ROWS]
+            yield t.to_arrow(part, t.DECISION_HEADER, constants=constants)
+
+
+def _decisions_of(outcomes: list[ExportOutcome], kinds: list[str], ok_only: bool) -> pa.Table:
+    """The decisions of some kinds, as text (exports that were blocked left out if asked)."""
+    parts = []
+    for o in outcomes:
+        if o.evaluation is None or (ok_only and o.status != "ok"):
+            continue
+        frame = o.evaluation.decisions
+        chosen = frame[frame["decision"].isin(kinds).to_numpy()]
+        constants = {"source_system": o.source, "export_status": o.status}
+        parts.append(t.to_arrow(chosen, t.DECISION_HEADER, constants=constants))
     if not parts:
         return pa.table({name: pa.array([], pa.string()) for name in t.DECISION_HEADER})
     return pa.concat_tables(parts)
@@ -272,26 +289,26 @@ def _write_tables(
     """Write the run's tables; returns their paths, the tables (manifest, review, consent,
     quarantine) and each file's row count and SHA-256."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    decisions = _decisions_table(outcomes)
-    kind = decisions.column("decision")
-    unblocked = pc.equal(decisions.column("export_status"), "ok")
-    manifest = decisions.filter(pc.and_(pc.equal(kind, "delete"), unblocked))
+    manifest = _decisions_of(outcomes, ["delete"], ok_only=True)
     n = manifest.num_rows
     manifest = manifest.append_column(
         "run_id", pa.array(np.full(n, run_id, dtype=object), pa.string())
     ).append_column(
         "policy_version", pa.array(np.full(n, policy.policy.version, dtype=object), pa.string())
     )
-    review = decisions.filter(pc.equal(kind, "review"))
-    consent = decisions.filter(
-        pc.is_in(kind, value_set=pa.array(["renew_consent", "consent_expired"]))
+    review = _decisions_of(outcomes, ["review"], ok_only=False)
+    consent = _decisions_of(
+        outcomes, ["renew_consent", "consent_expired"], ok_only=False
     ).rename_columns({"trigger_date": "consent_date", "due_date": "expiry_date"})
 
     quarantine = _quarantine_table(outcomes)
     files: dict[str, Path] = {}
     hashes: dict[str, dict[str, Any]] = {}
+    path = out_dir / t.DECISIONS_FILE
+    digest, rows = t.write_chunks(path, _decision_chunks(outcomes), t.DECISION_HEADER)
+    files["decisions"] = path
+    hashes[t.DECISIONS_FILE] = {"rows": rows, "sha256": digest}
     for key, name, table, header in (
-        ("decisions", t.DECISIONS_FILE, decisions, t.DECISION_HEADER),
         ("review_queue", t.REVIEW_FILE, review, t.REVIEW_HEADER),
         ("consent_actions", t.CONSENT_FILE, consent, t.CONSENT_HEADER),
         ("quarantine", t.QUARANTINE_FILE, quarantine, t.QUARANTINE_HEADER),
@@ -341,12 +358,12 @@ def _store_items(table: pa.Table, columns: dict[str, str]) -> pa.Table:
 
 
 def _counts(ev: Evaluation) -> dict[str, dict[str, int]]:
-    rule = ev.decisions["rule_id"].astype("str").fillna("(quarantine)")
-    grouped = ev.decisions.groupby([rule, ev.decisions["decision"]], observed=True).size()
+    grouped = ev.decisions.groupby(["rule_id", "decision"], observed=True, dropna=False).size()
     counts: dict[str, dict[str, int]] = {}
-    for (rule_id, decision), n in sorted(grouped.items()):
-        counts.setdefault(str(rule_id), {})[str(decision)] = int(n)
-    return counts
+    for (rule_id, decision), n in grouped.items():
+        rule = "(quarantine)" if pd.isna(rule_id) else str(rule_id)
+        counts.setdefault(rule, {})[str(decision)] = int(n)
+    return {rule: dict(sorted(counts[rule].items())) for rule in sorted(counts)}
 
 
 def _audit_report(

@@ -10,6 +10,7 @@ quarantines every record whose id would need it, so it never happens).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +112,26 @@ def write_table(path: Path, table: pa.Table) -> str:
         pacsv.write_csv(table, tmp, write_options=options)
         digest = _sha256_file(tmp)
     return digest
+
+
+def write_chunks(path: Path, chunks: Iterable[pa.Table], header: list[str]) -> tuple[str, int]:
+    """`write_table` for a table that comes in chunks (the same bytes as the whole table
+    written at once); returns the SHA-256 and the number of rows."""
+    schema = pa.schema([pa.field(name, pa.string()) for name in header])
+    options = pacsv.WriteOptions(include_header=True, quoting_style="needed")
+    rows = 0
+    with atomic_path(path) as tmp:
+        with pacsv.CSVWriter(tmp, schema, write_options=options) as writer:
+            for chunk in chunks:
+                table = chunk.select(header)
+                if path.name in EXACT_FILES:
+                    _refuse_formula_cells(path, table)
+                else:
+                    table = neutralise_table(table)
+                writer.write_table(table.cast(schema))
+                rows += table.num_rows
+        digest = _sha256_file(tmp)
+    return digest, rows
 
 
 def _refuse_formula_cells(path: Path, table: pa.Table) -> None:

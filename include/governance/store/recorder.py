@@ -153,8 +153,15 @@ def _bulk_insert(conn: Connection, model: Any, run_id: str, table: pa.Table) -> 
     """Bulk insert of a run's items (hundreds of thousands of rows), the table's columns
     named as the model's: COPY on PostgreSQL, a plain executemany of tuples on SQLite,
     Core inserts elsewhere."""
-    if table.num_rows == 0:
-        return
+    for start in range(0, table.num_rows, INSERT_CHUNK):
+        _insert_rows(conn, model, run_id, table.slice(start, INSERT_CHUNK))
+
+
+INSERT_CHUNK = 200_000
+"""Rows turned into Python values at a time: bounded memory for millions of items."""
+
+
+def _insert_rows(conn: Connection, model: Any, run_id: str, table: pa.Table) -> None:
     texts = [c.cast(pa.string()).to_pylist() for c in table.columns]
     rows = list(zip([run_id] * table.num_rows, *texts, strict=True))
     names = ("run_id", *table.column_names)
