@@ -36,7 +36,9 @@ def main() -> int:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get(
+            "AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"
+        ),
         "GOVERNANCE_HOME": str(home / "governance_home"),
         "GOVERNANCE_OUTPUT_DIR": str(home / "outputs"),
         "GX_ANALYTICS_ENABLED": "false",

@@ -104,8 +104,12 @@ DEFAULT_ARGS: dict[str, Any] = {
 def without_retry_on_bad_data(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a task's work; a blocked export or a configuration error fails the task at once
     (retrying cannot fix the data), while I/O errors still get the task's retries."""
+    from governance.outputs.atomic import OutputError
+
     try:
         return call(*args, **kwargs)
+    except OutputError:
+        raise  # a full disk or a read-only folder may be fixed before the next try
     except GovernanceError as exc:
         raise AirflowFailException(str(exc)) from None
 

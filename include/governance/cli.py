@@ -227,13 +227,14 @@ def run(
             )
         else:
             from governance.partition import run_partitioned
+            from governance.run import PARTS_DIR
 
             result = run_partitioned(
                 plan,
                 loaded,
                 day,
                 out_dir,
-                out_dir / ".parts",
+                out_dir / PARTS_DIR,
                 partitions=partitions,
                 partition_rows=partition_rows,
                 on_step=progress.step,
@@ -612,10 +613,20 @@ def _london_today() -> date:
     return datetime.now(ZoneInfo("Europe/London")).date()
 
 
+EXIT_CANNOT_WRITE = 4
+"""An output could not be written (disk full, read-only folder): the file being written is
+left as it was; files written before it are complete."""
+
+
 def main() -> None:
     """Console entry point: configuration and input errors are one line and exit 2."""
+    from governance.outputs.atomic import OutputError
+
     try:
         app()
+    except OutputError as exc:
+        err.print(f"error: {exc}", highlight=False, soft_wrap=True, markup=False)
+        sys.exit(EXIT_CANNOT_WRITE)
     except GovernanceError as exc:
         err.print(f"error: {exc}", highlight=False, soft_wrap=True, markup=False)
         sys.exit(2)

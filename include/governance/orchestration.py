@@ -29,7 +29,7 @@ from governance.locations import output_root
 from governance.pipeline import SourcePlan, check_export, resolve_sources
 from governance.policy.model import load_policy
 from governance.quality.config import load_quality_config
-from governance.run import RunResult, run_retention
+from governance.run import PARTS_DIR, RunResult, run_retention
 from governance.sources.config import SOURCES_DIR, load_source_config
 
 LONDON = ZoneInfo("Europe/London")
@@ -215,7 +215,7 @@ def _summary(
 
 def parts_folder(out_dir: Path) -> Path:
     """Where a run's parts wait between its tasks (owner-only; removed when it finishes)."""
-    return out_dir / ".parts"
+    return out_dir / PARTS_DIR
 
 
 def split_exports(
@@ -233,7 +233,7 @@ def split_exports(
     $GOVERNANCE_PARTITION_ROWS or 250,000); returns one `{source, part}` per part, the
     arguments of the mapped tasks. An unreadable export has no parts: the finishing task
     reports it blocked."""
-    from governance.partition import split_export
+    from governance.partition import cleanup, split_export
     from governance.store.db import engine_for
     from governance.store.reviews import decisions_for
 
@@ -241,6 +241,7 @@ def split_exports(
     policy = load_policy().policy
     store = engine_for(db_url)
     work = parts_folder(out_dir)
+    cleanup(work)  # a retry starts afresh
     parts: list[dict[str, Any]] = []
     with day_plans(
         as_of, sources, landing=landing, output_dir=output_dir, filesystem=filesystem

@@ -556,6 +556,7 @@ def run_partitioned(
     quality = quality or load_quality_config()
     store = engine_for(db_url)
     outcomes: list[ExportOutcome] = []
+    cleanup(work)  # parts a killed run left behind
     try:
         for plan in sorted(plans, key=lambda p: SOURCES.index(p.source)):
             with store.connect() as conn:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -50,6 +51,8 @@ from governance.store.recorder import record_run
 from governance.store.reviews import decisions_for, fingerprint
 
 AUDIT_FILE = "audit_report.json"
+PARTS_DIR = ".parts"
+"""Where a run decided in parts keeps them (export rows: owner-only, removed at the end)."""
 EXIT_OK = 0
 EXIT_BLOCKED = 3
 
@@ -133,6 +136,8 @@ def run_retention(
     why, whether it is a dry run) goes into the audit report and the store."""
     step = on_step or (lambda _msg: None)
     started = clock()
+    # Parts a killed partitioned run left here hold export rows: they go now.
+    shutil.rmtree(out_dir / PARTS_DIR, ignore_errors=True)
     # Great Expectations takes seconds to import: let that overlap with the first read.
     warming = threading.Thread(target=warm_up, daemon=True)
     warming.start()
