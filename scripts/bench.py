@@ -7,7 +7,12 @@ build/bench/), then runs, each in a fresh process so its peak memory is its own:
   - run:   the whole `governance run` (read, evaluate, validate, write every output);
 and reports the data-quality validation's share of the run (timed inside a separate
 process that reads, decides and validates the same files).
+
+Then the scale runs: a CRM export of 1,000,000 and of 10,000,000 rows decided in parts of
+500,000 rows (`governance run --partition-rows`), with rows per second and peak memory,
+and the same export decided in one pass, whose decisions must be the same bytes.
 Usage: python scripts/bench.py [--rows N] [--seed S] [--as-of YYYY-MM-DD]
+                               [--scale 1000000,10000000] [--no-single-pass]
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 5.0
 TARGET_PEAK_MB = 3 * 1024
+SCALE_PEAK_MB = 4 * 1024
+PART_ROWS = 500_000
 
 FLOOR = """
 import sys
@@ -80,9 +87,18 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--as-of", default="2026-11-30")
+    parser.add_argument("--scale", default="1000000,10000000", help="CRM rows, comma-separated")
+    parser.add_argument("--no-single-pass", action="store_true", help="skip the comparison")
     args = parser.parse_args()
 
-    data = ROOT / "build" / "bench" / f"rows{args.rows}-seed{args.seed}"
+    headline(args)
+    for rows in (int(r) for r in args.scale.split(",") if r):
+        scale(rows, args)
+
+
+def exports(rows: int, seed: int, as_of: str) -> list[Path]:
+    """The sample exports of `rows` CRM rows, generated once and cached under build/bench/."""
+    data = ROOT / "build" / "bench" / f"rows{rows}-seed{seed}"
     files = [data / f"{s}.csv" for s in ("crm", "hr", "recruitment")]
     if not all(f.exists() for f in files):
         print(f"generating sample exports into {data} (cached for later runs) ...", flush=True)
@@ -95,14 +111,59 @@ def main() -> None:
                 "--out",
                 str(data),
                 "--rows",
-                str(args.rows),
+                str(rows),
                 "--seed",
-                str(args.seed),
+                str(seed),
                 "--as-of",
-                args.as_of,
+                as_of,
             ]
         )
         print(f"  generated in {seconds:.1f} s", flush=True)
+    return files
+
+
+def run_crm(crm: Path, out: Path, as_of: str, *extra: str) -> tuple[float, float]:
+    """`governance run` of one CRM export into `out`, on a fresh store."""
+    shutil.rmtree(out, ignore_errors=True)
+    home = out.with_name(out.name + "-home")
+    shutil.rmtree(home, ignore_errors=True)
+    os.environ["GOVERNANCE_HOME"] = str(home)
+    argv = [sys.executable, "-m", "governance.cli", "run", "--crm", str(crm)]
+    return measure([*argv, "--as-of", as_of, "--out", str(out), *extra])
+
+
+def scale(rows: int, args: argparse.Namespace) -> None:
+    crm = exports(rows, args.seed, args.as_of)[0]
+    base = ROOT / "build" / "bench"
+    parts_out = base / f"scale-{rows}-parts"
+    seconds, peak = run_crm(crm, parts_out, args.as_of, "--partition-rows", str(PART_ROWS))
+    verdict = "within" if peak <= SCALE_PEAK_MB else "OUTSIDE"
+    print(
+        f"CRM {rows:,} rows in parts of {PART_ROWS:,}: {seconds:.1f} s, "
+        f"{rows / seconds:,.0f} rows/s, peak {peak:,.0f} MB "
+        f"(target <= {SCALE_PEAK_MB:,} MB: {verdict})",
+        flush=True,
+    )
+    if args.no_single_pass:
+        return
+    single_out = base / f"scale-{rows}-single"
+    seconds, peak = run_crm(crm, single_out, args.as_of)
+    same = all(
+        (parts_out / name).read_bytes() == (single_out / name).read_bytes()
+        for name in ("decisions.csv", "deletion_manifest.csv", "review_queue.csv")
+    )
+    print(
+        f"CRM {rows:,} rows in one pass:      {seconds:.1f} s, "
+        f"{rows / seconds:,.0f} rows/s, peak {peak:,.0f} MB; decisions, manifest and "
+        f"review queue {'identical' if same else 'DIFFERENT'}",
+        flush=True,
+    )
+    shutil.rmtree(single_out, ignore_errors=True)
+    shutil.rmtree(parts_out, ignore_errors=True)
+
+
+def headline(args: argparse.Namespace) -> None:
+    files = exports(args.rows, args.seed, args.as_of)
     out = ROOT / "build" / "bench" / "run-output"
     shutil.rmtree(out, ignore_errors=True)
     # A fresh governance store each time, so the run is recorded as a new one.

@@ -262,8 +262,11 @@ def _decision_chunks(outcomes: list[ExportOutcome]) -> Iterator[pa.Table]:
             yield t.to_arrow(part, t.DECISION_HEADER, constants=constants)
 
 
-def _decisions_of(outcomes: list[ExportOutcome], kinds: list[str], ok_only: bool) -> pa.Table:
-    """The decisions of some kinds, as text (exports that were blocked left out if asked)."""
+def _decisions_of(
+    outcomes: list[ExportOutcome], kinds: list[str], ok_only: bool, header: list[str]
+) -> pa.Table:
+    """The `header` columns of the decisions of some kinds, as text (exports that were
+    blocked left out if asked)."""
     parts = []
     for o in outcomes:
         if o.evaluation is None or (ok_only and o.status != "ok"):
@@ -271,9 +274,9 @@ def _decisions_of(outcomes: list[ExportOutcome], kinds: list[str], ok_only: bool
         frame = o.evaluation.decisions
         chosen = frame[frame["decision"].isin(kinds).to_numpy()]
         constants = {"source_system": o.source, "export_status": o.status}
-        parts.append(t.to_arrow(chosen, t.DECISION_HEADER, constants=constants))
+        parts.append(t.to_arrow(chosen, header, constants=constants))
     if not parts:
-        return pa.table({name: pa.array([], pa.string()) for name in t.DECISION_HEADER})
+        return pa.table({name: pa.array([], pa.string()) for name in header})
     return pa.concat_tables(parts)
 
 
@@ -294,16 +297,19 @@ def _write_tables(
     """Write the run's tables; returns their paths, the tables (manifest, review, consent,
     quarantine) and each file's row count and SHA-256."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    manifest = _decisions_of(outcomes, ["delete"], ok_only=True)
+    manifest = _decisions_of(outcomes, ["delete"], ok_only=True, header=t.MANIFEST_HEADER[:5])
     n = manifest.num_rows
     manifest = manifest.append_column(
         "run_id", pa.array(np.full(n, run_id, dtype=object), pa.string())
     ).append_column(
         "policy_version", pa.array(np.full(n, policy.policy.version, dtype=object), pa.string())
     )
-    review = _decisions_of(outcomes, ["review"], ok_only=False)
+    review = _decisions_of(outcomes, ["review"], ok_only=False, header=t.REVIEW_HEADER)
     consent = _decisions_of(
-        outcomes, ["renew_consent", "consent_expired"], ok_only=False
+        outcomes,
+        ["renew_consent", "consent_expired"],
+        ok_only=False,
+        header=[c for c in t.DECISION_HEADER if c not in ("reason", "export_status")],
     ).rename_columns({"trigger_date": "consent_date", "due_date": "expiry_date"})
 
     quarantine = _quarantine_table(outcomes)
