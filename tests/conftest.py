@@ -51,6 +51,20 @@ def default_header(source: str) -> list[str]:
     return [f.name for f in schema(source)]
 
 
+def rows(path: Path) -> list[dict[str, str]]:
+    """A CSV file's rows as dicts."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def write_rows(path: Path, records: list[dict[str, str]]) -> None:
+    """Write dicts as a CSV file with their keys as the header."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(records[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
+
+
 @pytest.fixture
 def write_csv(tmp_path: Path) -> Callable[..., Path]:
     def write(

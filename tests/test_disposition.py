@@ -3,23 +3,10 @@ export no longer holds them, and overdue while they are still there after the gr
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 from governance.sample_data import write_sample_exports
-from tests.conftest import governance
-
-
-def rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
-
-def write(path: Path, records: list[dict[str, str]]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(records[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(records)
+from tests.conftest import governance, rows, write_rows
 
 
 def run(exports: dict[str, Path], out: Path, as_of: str, db: str) -> str:
@@ -42,7 +29,7 @@ def test_deletions_are_confirmed_then_overdue(tmp_path: Path) -> None:
     kept = [r for r in rows(exports["crm"]) if r["record_id"] not in done]
     day2 = dict(exports)
     day2["crm"] = tmp_path / "crm_day2.csv"
-    write(day2["crm"], kept)
+    write_rows(day2["crm"], kept)
     log = run(day2, tmp_path / "out2", "2026-12-05", db)
     assert f"crm: {len(done):,} earlier deletions confirmed, 0 overdue" in log
 

@@ -4,7 +4,6 @@ from the store queries the report uses."""
 
 from __future__ import annotations
 
-import csv
 import json
 from collections import Counter
 from datetime import UTC, datetime
@@ -16,19 +15,7 @@ import pytest
 from governance.sample_data import write_sample_exports
 from governance.store.db import engine_for
 from governance.store.reviews import decide_review
-from tests.conftest import governance
-
-
-def rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
-
-def write(path: Path, records: list[dict[str, str]]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(records[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(records)
+from tests.conftest import governance, rows, write_rows
 
 
 def run(exports: dict[str, Path], out: Path, as_of: str, db: str, *extra: str) -> dict[str, Any]:
@@ -60,7 +47,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     done = {m["source_record_id"] for m in manifest if m["source_system"] == "crm"}
     day2 = dict(exports)
     day2["crm"] = tmp / "crm_december.csv"
-    write(day2["crm"], [r for r in rows(exports["crm"]) if r["record_id"] not in done])
+    write_rows(day2["crm"], [r for r in rows(exports["crm"]) if r["record_id"] not in done])
     runs["december"] = run(day2, tmp / "december", "2026-12-03", db)
     return {"db": db, "tmp": tmp, "runs": runs, "exports": exports, "done": done}
 

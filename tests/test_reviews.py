@@ -3,7 +3,6 @@ by the engine, recorded in the store and the audit trail, and driven from the CL
 
 from __future__ import annotations
 
-import csv
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -19,7 +18,7 @@ from governance.sample_data import write_sample_exports
 from governance.store.db import engine_for
 from governance.store.models import AuditEvent, ReviewDecision
 from governance.store.reviews import decide_review
-from tests.conftest import governance
+from tests.conftest import governance, rows
 from tests.engine_helpers import evaluate_rows, rows_of
 
 D = date.fromisoformat
@@ -100,11 +99,6 @@ def test_decisions_on_other_records_or_quarantined_ones_change_nothing(tmp_path:
 # --- the workflow through the command line and the store ------------------------------------
 
 
-def _rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
-
-
 def _run(exports: dict[str, Path], out: Path, as_of: str, db: str) -> dict[str, Any]:
     args = [f"--{s}={p}" for s, p in exports.items()]
     proc = governance("run", *args, "--as-of", as_of, "--out", str(out), "--db", db)
@@ -128,11 +122,11 @@ def test_review_list_decide_and_the_next_run(workflow: dict[str, Any]) -> None:
     db, tmp = workflow["db"], workflow["tmp"]
     listing = tmp / "open.csv"
     assert governance("review", "list", "--out", str(listing), "--db", db).returncode == 0
-    open_items = _rows(listing)
-    queue = _rows(tmp / "out1" / "review_queue.csv")
+    open_items = rows(listing)
+    queue = rows(tmp / "out1" / "review_queue.csv")
     assert len(open_items) == len(queue) >= 2
     assert {r["record_id"] for r in open_items} == {r["source_record_id"] for r in queue}
-    held = {r["record_id"] for r in _rows(workflow["exports"]["crm"]) if r["legal_hold"] == "Y"}
+    held = {r["record_id"] for r in rows(workflow["exports"]["crm"]) if r["legal_hold"] == "Y"}
     free = [r["record_id"] for r in open_items if r["record_id"] not in held]
     keep_id, delete_id = free[0], free[1]
 
@@ -151,7 +145,7 @@ def test_review_list_decide_and_the_next_run(workflow: dict[str, Any]) -> None:
     assert "already decided: keep" in clash.stderr and len(clash.stderr.strip().splitlines()) == 1
 
     assert governance("review", "list", "--out", str(listing), "--db", db).returncode == 0
-    assert {r["record_id"] for r in _rows(listing)} == {r["record_id"] for r in open_items} - {
+    assert {r["record_id"] for r in rows(listing)} == {r["record_id"] for r in open_items} - {
         keep_id,
         delete_id,
     }
@@ -160,18 +154,18 @@ def test_review_list_decide_and_the_next_run(workflow: dict[str, Any]) -> None:
     second = _run(workflow["exports"], tmp / "out2", workflow["as_of"], db)
     assert second["run_id"] != workflow["first"]["run_id"]
     assert second["exports"]["crm"]["review_decisions"]["applied"] == 2
-    manifest = {r["source_record_id"]: r for r in _rows(tmp / "out2" / "deletion_manifest.csv")}
+    manifest = {r["source_record_id"]: r for r in rows(tmp / "out2" / "deletion_manifest.csv")}
     assert manifest[delete_id]["rule_id"] == "CONTACTS-REVIEW-3Y"
     assert keep_id not in manifest
     decisions = {
         r["source_record_id"]: r
-        for r in _rows(tmp / "out2" / "decisions.csv")
+        for r in rows(tmp / "out2" / "decisions.csv")
         if r["rule_id"] == "CONTACTS-REVIEW-3Y"
     }
     assert decisions[keep_id]["decision"] == "retain"
     next_due = D(decisions[keep_id]["due_date"])
     assert next_due > D(workflow["as_of"]) + timedelta(days=3 * 365 - 3)
-    queued = {r["source_record_id"] for r in _rows(tmp / "out2" / "review_queue.csv")}
+    queued = {r["source_record_id"] for r in rows(tmp / "out2" / "review_queue.csv")}
     assert keep_id not in queued and delete_id not in queued
     # Rerunning again gives the same run: the decisions are part of the run's identity.
     third = _run(workflow["exports"], tmp / "out3", workflow["as_of"], db)
@@ -183,7 +177,7 @@ def test_review_list_decide_and_the_next_run(workflow: dict[str, Any]) -> None:
 
 def test_reviewer_and_reason_are_in_the_audit_trail(workflow: dict[str, Any]) -> None:
     db, tmp = workflow["db"], workflow["tmp"]
-    record = _rows(tmp / "out1" / "review_queue.csv")[0]["source_record_id"]
+    record = rows(tmp / "out1" / "review_queue.csv")[0]["source_record_id"]
     proc = governance(
         "review",
         "decide",
@@ -223,7 +217,7 @@ def test_reviewer_and_reason_are_in_the_audit_trail(workflow: dict[str, Any]) ->
 )
 def test_bad_decisions_are_refused(workflow: dict[str, Any], args: list[str], message: str) -> None:
     db, tmp = workflow["db"], workflow["tmp"]
-    record = _rows(tmp / "out1" / "review_queue.csv")[0]["source_record_id"]
+    record = rows(tmp / "out1" / "review_queue.csv")[0]["source_record_id"]
     proc = governance("review", "decide", *[a.format(record=record) for a in args], "--db", db)
     assert proc.returncode == 2
     assert message in proc.stderr
@@ -236,7 +230,7 @@ def test_a_decision_takes_effect_from_the_day_it_was_taken(workflow: dict[str, A
     """Reproducibility: a rerun for a date before the decision decides as it did then."""
     db, tmp = workflow["db"], workflow["tmp"]
     as_of = D(workflow["as_of"])
-    record = _rows(tmp / "out1" / "review_queue.csv")[0]["source_record_id"]
+    record = rows(tmp / "out1" / "review_queue.csv")[0]["source_record_id"]
     later = datetime(as_of.year, as_of.month, as_of.day, 12, tzinfo=UTC) + timedelta(days=3)
     decide_review(engine_for(db), record, "delete", "dpo-team", "TICKET-1", now=later)
     before = _run(workflow["exports"], tmp / "before", as_of.isoformat(), db)

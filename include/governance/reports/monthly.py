@@ -37,6 +37,7 @@ from governance.store.models import (
     ReviewItem,
     Run,
 )
+from governance.store.overview import review_decided
 
 REPORT_NAME = "governance_report_{month}.html"
 TABLES = (
@@ -200,15 +201,7 @@ def build_monthly(engine: Engine, month: str) -> MonthlyReport:
             select(ReviewItem.source, ReviewItem.rule_id, func.count())
             .where(
                 ReviewItem.run_id == last_id,
-                ~select(ReviewDecision.id)
-                .where(
-                    ReviewDecision.source == ReviewItem.source,
-                    ReviewDecision.record_id == ReviewItem.record_id,
-                    ReviewDecision.rule_id == ReviewItem.rule_id,
-                    ReviewDecision.due_date == ReviewItem.due_date,
-                    ReviewDecision.decided_on <= last,
-                )
-                .exists(),
+                ~review_decided(by=last),
             )
             .group_by(ReviewItem.source, ReviewItem.rule_id),
             ["source", "rule_id", "open"],

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, Subquery, and_, case, exists, func, select
+from sqlalchemy import Connection, Engine, Exists, Subquery, and_, case, exists, func, select
 
 from governance.store.models import (
     ConsentItem,
@@ -211,6 +211,20 @@ def blocked_exports(conn: Connection, limit: int = 20) -> list[BlockedExport]:
     return [BlockedExport(r.run_id, r.as_of, r.source, r.blocked_reason or "") for r in rows]
 
 
+def review_decided(by: date | None = None) -> Exists:
+    """A review item's cycle (source, record, rule, due date) has a reviewer's decision
+    (taken on or before `by`, when given)."""
+    same_cycle = [
+        ReviewDecision.source == ReviewItem.source,
+        ReviewDecision.record_id == ReviewItem.record_id,
+        ReviewDecision.rule_id == ReviewItem.rule_id,
+        ReviewDecision.due_date == ReviewItem.due_date,
+    ]
+    if by is not None:
+        same_cycle.append(ReviewDecision.decided_on <= by)
+    return exists().where(*same_cycle)
+
+
 def current_subquery() -> Subquery:
     """(source, run_id, as_of) of each source's latest accepted, non-dry-run export."""
     ranked = (
@@ -246,12 +260,7 @@ def open_reviews(conn: Connection, cap: int = 50) -> ReviewSummary:
     """Review items of each source's current run: open and done counts, and the first
     `cap` open items (ids and dates only)."""
     current = current_subquery()
-    decided = exists().where(
-        ReviewDecision.source == ReviewItem.source,
-        ReviewDecision.record_id == ReviewItem.record_id,
-        ReviewDecision.rule_id == ReviewItem.rule_id,
-        ReviewDecision.due_date == ReviewItem.due_date,
-    )
+    decided = review_decided()
     in_current = and_(current.c.run_id == ReviewItem.run_id, current.c.source == ReviewItem.source)
     counts = conn.execute(
         select(

@@ -15,13 +15,13 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Connection, Engine, and_, insert, select
+from sqlalchemy import Connection, Engine, and_, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from governance.errors import GovernanceError
 from governance.policy.engine import REVIEW_COLUMNS
 from governance.store.models import ReviewDecision, ReviewItem
-from governance.store.overview import current_subquery
+from governance.store.overview import current_subquery, review_decided
 from governance.store.recorder import append_event
 
 LONDON = ZoneInfo("Europe/London")
@@ -43,19 +43,6 @@ class OpenReview:
     as_of: date
 
 
-def _undecided() -> ColumnElement[bool]:
-    return ~(
-        select(ReviewDecision.id)
-        .where(
-            ReviewDecision.source == ReviewItem.source,
-            ReviewDecision.record_id == ReviewItem.record_id,
-            ReviewDecision.rule_id == ReviewItem.rule_id,
-            ReviewDecision.due_date == ReviewItem.due_date,
-        )
-        .exists()
-    )
-
-
 def _current_items(
     conn: Connection, source: str | None, record_id: str | None, undecided: bool
 ) -> list[OpenReview]:
@@ -74,7 +61,7 @@ def _current_items(
         current, and_(current.c.run_id == ReviewItem.run_id, current.c.source == ReviewItem.source)
     )
     if undecided:
-        query = query.where(_undecided())
+        query = query.where(~review_decided())
     if source is not None:
         query = query.where(ReviewItem.source == source)
     if record_id is not None:
