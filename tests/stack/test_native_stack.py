@@ -95,6 +95,8 @@ def test_the_compose_topology_runs_the_chain_natively(tmp_path: Path, artifacts:
             # Sized for two shared cores: one API worker, one task per Celery worker.
             "AIRFLOW_API_WORKERS": "1",
             "AIRFLOW_WORKER_CONCURRENCY": "1",
+            # Parts of 100 rows: the 300-row CRM export is shared between the workers.
+            "GOVERNANCE_PARTITION_ROWS": "100",
         }
     )
     started = time.monotonic()
@@ -171,6 +173,10 @@ def drive_the_chain(
     per_worker = celery_tasks_done(stack, len(succeeded))
     say(f"task instances: {len(succeeded)}; tasks per Celery worker: {per_worker}")
     assert sum(per_worker.values()) == len(succeeded), per_worker
+    # The exports were decided in parts, one mapped task each, on both workers.
+    parts = [ti for ti in succeeded if ti["task_id"] == "decide_part"]
+    assert len(parts) >= 5, [ti["map_index"] for ti in parts]
+    assert all(n > 0 for n in per_worker.values()), per_worker
 
     # The scheduled outputs are the bytes of a plain `governance run` on the same exports.
     scheduled = outputs / "scheduled" / as_of.isoformat()
