@@ -66,14 +66,16 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-# The store tests start throwaway PostgreSQL servers from Debian's packages, and the stack
-# test (tests/stack/) the production topology natively, with Debian's Redis as its broker.
+# The store tests start throwaway PostgreSQL servers from Debian's packages, the stack
+# test (tests/stack/) the production topology natively, with Debian's Redis as its broker,
+# and the browser test drives Debian's Chromium.
 system-deps:
 	@need=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$$need postgresql"; \
 	command -v redis-server >/dev/null 2>&1 || need="$$need redis-server"; \
+	[ -x /usr/bin/chromium ] || need="$$need chromium"; \
 	if [ -n "$$need" ]; then \
-		echo "installing Debian's$$need (the store and stack tests run against them)"; \
+		echo "installing Debian's$$need (the store, stack and browser tests use them)"; \
 		SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$need; \
 	fi
