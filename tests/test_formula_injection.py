@@ -343,3 +343,23 @@ def test_review_list_out_is_neutralised(tmp_path: Path, monkeypatch: pytest.Monk
     rows = csv_rows(out)
     assert [r["record_id"] for r in rows] == ["'@SUM(A1)", "+44 20 7946 0000"]
     assert rows[1]["trigger_date"] == ""
+
+
+def test_ids_that_are_e_mail_addresses_are_quarantined_and_gx_agrees(tmp_path: Path) -> None:
+    """Manifests carry ids, never e-mails: an export keyed by e-mail is held back (and,
+    whole, blocked at the gate) rather than leaking addresses into a manifest."""
+    ids = ["jane.doe@example.org", "C1", "C2@", "x@y", "team @example.org", "a@b.co.uk"]
+    rows = complete_rows("crm", [{"record_id": v} for v in ids])
+    path = tmp_path / "crm.csv"
+    path.write_text(csv_text(rows, default_header("crm")))
+    frame = read_export(path, default_config("crm")).frame
+    ev = evaluate(frame, "crm", load_policy().policy, AS_OF)
+    cause = next(c for c in ev.causes if c.check == "id-not-email")
+    assert cause.reason.startswith("record_id looks like an e-mail address")
+    engine_rows = set(frame["source_row"][cause.mask])
+    assert engine_rows == {2, 7}
+    report = validate_export(ev, frame, load_quality_config(), detail=True)
+    result = next(r for r in report.results if r.id == "not_matching:record_id e-mail")
+    assert result.description == "record_id is not an e-mail address"
+    assert set(result.unexpected_rows or []) == engine_rows
+    assert result.agrees

@@ -117,6 +117,15 @@ class _Causes:
         return [c for c in self.items if c.mask.any()]
 
 
+EMAIL_ID_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+"""An id that is an e-mail address (the same text for Python, Arrow and Great Expectations)."""
+
+
+def _matches(values: pa.Array | pa.ChunkedArray, pattern: str) -> Mask:
+    found = pc.fill_null(pc.match_substring_regex(values, pattern), False)
+    return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+
+
 REVIEW_COLUMNS = ["record_id", "rule_id", "due_date", "decision", "decided_on"]
 """What the engine needs of reviewers' decisions (the store's `review_decisions`)."""
 
@@ -170,6 +179,16 @@ def evaluate(
         formula_mask(ids) & ~blank_id,
         id_name,
         f"{id_name} looks like a spreadsheet formula",
+    )
+    # Manifests carry ids, never e-mails: an export keyed by e-mail addresses must not
+    # put them into one.
+    causes.add(
+        "id-not-email",
+        Test("not_matching", id_name, pattern=EMAIL_ID_PATTERN),
+        None,
+        _matches(ids, EMAIL_ID_PATTERN) & ~blank_id,
+        id_name,
+        f"{id_name} looks like an e-mail address (ids must not be personal data)",
     )
     for f in fields.values():
         if f.kind is Kind.ENUM:

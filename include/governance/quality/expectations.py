@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from governance.outputs.safe_cells import FORMULA_PATTERN
-from governance.policy.engine import Evaluation, Test
+from governance.policy.engine import EMAIL_ID_PATTERN, Evaluation, Test
 from governance.quality.config import QualityConfig
 from governance.sources.schema import INVALID_PREFIX, ROW_COLUMN, Kind, field_map
 
@@ -38,7 +38,11 @@ _KIND_TEXT = {
     "at_most": "is not after",
     "not_matching": "does not match",
 }
-_PATTERN_TEXT = {FORMULA_PATTERN: "does not look like a spreadsheet formula"}
+_PATTERN_TEXT = {
+    FORMULA_PATTERN: "does not look like a spreadsheet formula",
+    EMAIL_ID_PATTERN: "is not an e-mail address",
+}
+_PATTERN_NAME = {FORMULA_PATTERN: "formula", EMAIL_ID_PATTERN: "e-mail"}
 """How a known pattern of a `not_matching` test is described to people."""
 
 
@@ -208,7 +212,7 @@ def _expectation_id(test: Test) -> str:
     extra = f" {','.join(test.values)}" if test.values else ""
     extra += f" {test.limit}" if test.limit else ""
     if test.pattern is not None:
-        extra += " formula" if test.pattern == FORMULA_PATTERN else f" /{test.pattern}/"
+        extra += " " + _PATTERN_NAME.get(test.pattern, f"/{test.pattern}/")
     return f"{test.kind}:{test.column}{extra}"
 
 
