@@ -363,3 +363,17 @@ def test_ids_that_are_e_mail_addresses_are_quarantined_and_gx_agrees(tmp_path: P
     assert result.description == "record_id is not an e-mail address"
     assert set(result.unexpected_rows or []) == engine_rows
     assert result.agrees
+
+
+def test_an_e_mail_id_is_written_nowhere(tmp_path: Path) -> None:
+    """The quarantined row is named by its row number only: the address reaches neither
+    the decisions nor the quarantine list."""
+    rows = complete_rows("crm", [{"record_id": "jane.doe@example.org"}, {"record_id": "C1"}])
+    path = tmp_path / "crm.csv"
+    path.write_text(csv_text(rows, default_header("crm")))
+    frame = read_export(path, default_config("crm")).frame
+    ev = evaluate(frame, "crm", load_policy().policy, AS_OF)
+    for table in (ev.decisions, ev.quarantine):
+        assert "jane.doe@example.org" not in set(table["source_record_id"].dropna())
+    held = ev.quarantine[ev.quarantine["source_row"] == 2]
+    assert len(held) >= 1 and held["source_record_id"].isna().all()

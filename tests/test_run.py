@@ -285,3 +285,25 @@ def test_the_audit_report_reads_as_a_page(exports: dict[str, Path], first_run: P
     for name in ("audit_report.html", "data_quality.html"):
         text = (first_run / name).read_text(encoding="utf-8").lower()
         assert not [e for e in emails if e in text], name
+
+
+def test_a_dry_run_does_not_stand_in_for_the_real_run(
+    exports: dict[str, Path], tmp_path: Path
+) -> None:
+    """A dry run of the day's exports first, then the scheduled run: both are recorded,
+    and only the real one's manifest is kept to act on."""
+    import sqlite3
+
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    assert run(exports, tmp_path / "dry", "--db", db, "--dry-run").returncode == 0
+    assert run(exports, tmp_path / "real", "--db", db).returncode == 0
+    dry = json.loads((tmp_path / "dry" / "audit_report.json").read_text())
+    real = json.loads((tmp_path / "real" / "audit_report.json").read_text())
+    assert dry["run_id"] != real["run_id"]
+    with sqlite3.connect(tmp_path / "store.db") as conn:
+        recorded = dict(conn.execute("SELECT run_id, dry_run FROM runs").fetchall())
+        items = dict(
+            conn.execute("SELECT run_id, count(*) FROM manifest_items GROUP BY run_id").fetchall()
+        )
+    assert recorded == {dry["run_id"]: 1, real["run_id"]: 0}
+    assert items == {real["run_id"]: real["manifest"]["rows"]}

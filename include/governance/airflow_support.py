@@ -14,7 +14,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypedDict, TypeVar
+from typing import Any, TypedDict, TypeVar, cast
 from urllib.parse import quote, urlencode
 
 import pendulum
@@ -223,11 +223,12 @@ def landing_filesystem(uri: str) -> tuple[Any, str]:
 
 def partitioned_evaluation(spec: Callable[[Any], dict[str, Any]]) -> None:
     """The retention run of a DAG as three steps, so several workers share large exports:
-    `split_exports` cuts the day's exports into parts (one per
-    $GOVERNANCE_PARTITION_ROWS rows, default 250,000), `decide_part` runs once per part
-    (dynamic task mapping), and `finish_run` puts the parts together, writes the outputs and
-    records the run: the same outputs as one pass. `spec(context)` gives the run's as_of,
-    out_dir, sources, trigger and dry_run; it is called in each task, never at parse time."""
+        `split_exports` cuts the day's exports into parts (one per
+        $GOVERNANCE_PARTITION_ROWS rows, default 250,000), `decide_part` runs once per part
+        (dynamic task mapping), and `finish_run` puts the parts together, writes the outputs and
+        records the run: the same outputs as one pass; `remove_parts`, a teardown, deletes the parts
+    even when a step failed. `spec(context)` gives the run's as_of,
+        out_dir, sources, trigger and dry_run; it is called in each task, never at parse time."""
     from airflow.sdk import get_current_context, task
 
     def current() -> tuple[dict[str, Any], TaskSettings]:
@@ -250,7 +251,7 @@ def partitioned_evaluation(spec: Callable[[Any], dict[str, Any]]) -> None:
         """Read, decide and check one part."""
         from governance.orchestration import decide_part as decide
 
-        run, _ = current()
+        run = spec(get_current_context())
         return without_retry_on_bad_data(
             decide, run["as_of"], run["out_dir"], part["source"], int(part["part"])
         )
@@ -271,4 +272,15 @@ def partitioned_evaluation(spec: Callable[[Any], dict[str, Any]]) -> None:
             db_url=settings["db_url"],
         )
 
-    decide_part.expand(part=split_exports()) >> finish_run()
+    @task
+    def remove_parts() -> None:
+        """Remove the parts (copies of the exports' rows), whatever became of the run: a
+        teardown, so clearing a failed part reruns the split as well."""
+        from governance.orchestration import parts_folder
+        from governance.partition import cleanup
+
+        cleanup(parts_folder(spec(get_current_context())["out_dir"]))
+
+    parts = split_exports()
+    teardown = remove_parts().as_teardown(setups=cast(Any, parts))  # an XComArg, as in the docs
+    decide_part.expand(part=parts) >> finish_run() >> teardown

@@ -137,7 +137,7 @@ def read(
             table.add_row("", "", "", "", f"[dim]absent: {', '.join(exp.absent_fields)}[/dim]")
     out.print(table)
     for result in failed:
-        err.print(f"error: {result.error}", highlight=False, soft_wrap=True)
+        err.print(f"error: {result.error}", highlight=False, soft_wrap=True, markup=False)
     if failed:
         raise typer.Exit(2)
     if summary is not None:
@@ -285,7 +285,7 @@ def run(
             blocked_lines.append(f"{o.source} blocked: {o.blocked_reason}")
     out.print(table)
     for line in blocked_lines:
-        err.print(f"[bold red]{line}[/bold red]", highlight=False, soft_wrap=True)
+        err.print(line, style="bold red", highlight=False, soft_wrap=True, markup=False)
     out.print(
         f"deletion manifest: {result.files['deletion_manifest']} ({result.manifest_rows:,} rows)",
         highlight=False,
@@ -343,7 +343,7 @@ def validate(
     out.print(table)
     out.print(f"{result.rows:,} rows, {result.quarantined:,} quarantined", highlight=False)
     if blocked:
-        err.print(f"[bold red]{source} blocked: {blocked}[/bold red]", highlight=False)
+        err.print(f"{source} blocked: {blocked}", style="bold red", highlight=False, markup=False)
         raise typer.Exit(3)
     out.print("[green]passes the gate[/green]")
 

@@ -31,6 +31,7 @@ from governance.policy.model import load_policy
 from governance.quality.config import load_quality_config
 from governance.run import PARTS_DIR, RunResult, run_retention
 from governance.sources.config import SOURCES_DIR, load_source_config
+from governance.store.overview import MONTHLY_DIR
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -243,14 +244,18 @@ def split_exports(
     work = parts_folder(out_dir)
     cleanup(work)  # a retry starts afresh
     parts: list[dict[str, Any]] = []
-    with day_plans(
-        as_of, sources, landing=landing, output_dir=output_dir, filesystem=filesystem
-    ) as (plans, _):
-        for plan in plans:
-            with store.connect() as conn:
-                reviews = decisions_for(conn, plan.source, as_of)
-            split = split_export(plan, policy, work, partition_rows=rows, reviews=reviews)
-            parts.extend({"source": plan.source, "part": k} for k in split.parts)
+    try:
+        with day_plans(
+            as_of, sources, landing=landing, output_dir=output_dir, filesystem=filesystem
+        ) as (plans, _):
+            for plan in plans:
+                with store.connect() as conn:
+                    reviews = decisions_for(conn, plan.source, as_of)
+                split = split_export(plan, policy, work, partition_rows=rows, reviews=reviews)
+                parts.extend({"source": plan.source, "part": k} for k in split.parts)
+    except BaseException:
+        cleanup(work)  # no half-split copies of the exports are left behind
+        raise
     return parts
 
 
@@ -291,12 +296,14 @@ def finish_parts(
     from governance.store.db import engine_for
     from governance.store.history import previous_rows
 
-    started = datetime.now(UTC)
     chosen = sorted(sources or list(configured_sources()), key=SOURCES.index)
     store = engine_for(db_url)
     quality = load_quality_config()
     work = parts_folder(out_dir)
     splits = [load_split(work, s) for s in chosen]
+    # The run started when its exports were split (an earlier task).
+    started = min((datetime.fromisoformat(s.split_at) for s in splits), default=None)
+    started = started or datetime.now(UTC)
     outcomes = [
         outcome(
             split, combine(work, split.source, quality, previous_rows(store, split.source, as_of))
@@ -331,7 +338,7 @@ def scheduled_folder(as_of: date, output_dir: str | None = None) -> Path:
 
 def monthly_folder(month: str, output_dir: str | None = None) -> Path:
     """Monthly reports: one folder per month, `<outputs>/monthly/<YYYY-MM>/`."""
-    return output_root(output_dir) / "monthly" / month
+    return output_root(output_dir) / MONTHLY_DIR / month
 
 
 def report_month(moment: datetime) -> str:

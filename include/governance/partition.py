@@ -16,9 +16,9 @@ finished; `cleanup` removes it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.feather as feather
 
 from governance.errors import ExportError
-from governance.outputs.atomic import atomic_path
+from governance.outputs.atomic import atomic_path, atomic_write_text
 from governance.pipeline import SourcePlan
 from governance.policy.engine import REVIEW_COLUMNS, Evaluation, evaluate
 from governance.policy.model import LoadedPolicy, Policy
@@ -84,6 +84,8 @@ class Split:
     error_column: str | None = None
     reviews: list[list[str]] = field(default_factory=list)
     """Reviewers' decisions to apply (REVIEW_COLUMNS, dates ISO)."""
+    split_at: str = ""
+    """When the split began (ISO, UTC): the run's start, when its steps are separate tasks."""
 
     def to_json(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -108,20 +110,13 @@ def _part_file(work: Path, source: str, k: int, kind: str = "part") -> Path:
     return work / f"{source}-{k:04d}.{kind}.arrow"
 
 
-def _private(path: Path) -> None:
-    os.chmod(path, 0o600)
-
-
 def _write_table(path: Path, table: pa.Table) -> None:
-    with atomic_path(path) as tmp:
+    with atomic_path(path, private=True) as tmp:
         feather.write_feather(table, tmp, compression="lz4")
-        _private(tmp)
 
 
 def _write_json(path: Path, doc: Any) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(doc, sort_keys=True), encoding="utf-8")
-        _private(tmp)
+    atomic_write_text(path, json.dumps(doc, sort_keys=True), private=True)
 
 
 def group_keys(raw: RawExport, config: SourceConfig, policy: Policy) -> np.ndarray:
@@ -205,6 +200,7 @@ def split_export(
     more is streamed in two passes (group keys, then rows) and never held whole."""
     work.mkdir(parents=True, exist_ok=True, mode=0o700)
     split = Split(plan.source, str(plan.path), plan.origin, None)
+    split.split_at = datetime.now(UTC).isoformat()
     if reviews is not None and len(reviews):
         split.reviews = reviews.astype(str).to_numpy().tolist()
     try:
@@ -304,9 +300,11 @@ def _split_streamed(
         pa.field(ROW, pa.int64())
     )
     options = pa.ipc.IpcWriteOptions(compression="lz4")
-    writers: dict[int, tuple[Path, Any, Any]] = {}
+    writers: dict[int, Any] = {}
     offset = 0
-    try:
+    # Each part is an atomic, owner-only file: complete under its name or not there at
+    # all; the stack closes the writers before their files are moved into place.
+    with contextlib.ExitStack() as files:
         for batch in streamed.batches():
             m = batch.num_rows
             if offset + m > n:
@@ -316,27 +314,16 @@ def _split_streamed(
             whole = pa.RecordBatch.from_arrays([*batch.columns, pa.array(row)], schema=schema)
             for k in np.unique(mine).tolist():
                 if k not in writers:
-                    tmp = work / f".{plan.source}-{k:04d}.part.tmp"
-                    sink = pa.OSFile(str(tmp), "wb")
-                    writers[k] = (tmp, sink, pa.ipc.new_file(sink, schema, options=options))
-                writers[k][2].write_batch(whole.filter(pa.array(mine == k)))
+                    tmp = files.enter_context(
+                        atomic_path(_part_file(work, plan.source, k), private=True)
+                    )
+                    sink = files.enter_context(pa.OSFile(str(tmp), "wb"))
+                    writers[k] = files.enter_context(pa.ipc.new_file(sink, schema, options=options))
+                writers[k].write_batch(whole.filter(pa.array(mine == k)))
             offset += m
         if offset != n:
             raise NeedsWholeFile
-    except BaseException:
-        for tmp, sink, writer in writers.values():
-            writer.close()
-            sink.close()
-            tmp.unlink(missing_ok=True)
-        raise
-    for _, sink, writer in writers.values():
-        writer.close()
-        sink.close()
-    for k in sorted(writers):
-        tmp = writers[k][0]
-        _private(tmp)
-        os.replace(tmp, _part_file(work, plan.source, k))
-        split.parts.append(k)
+    split.parts.extend(sorted(writers))
     split.rows, split.header = n, header
 
 

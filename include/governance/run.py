@@ -107,15 +107,18 @@ def run_id_for(
     policy_sha256: str,
     inputs: list[tuple[str, str | None]],
     reviews: list[tuple[str, str]] | None = None,
+    dry_run: bool = False,
 ) -> str:
-    """Reproducible id: `<as_of>-<12 hex>` of as_of, the policy hash, the input hashes and
-    the hashes of the review decisions applied (if any)."""
+    """Reproducible id: `<as_of>-<12 hex>` of as_of, the policy hash, the input hashes, the
+    hashes of the review decisions applied (if any) and whether it is a dry run: a dry run
+    must not stand in for the real run of the same inputs (nor the other way round)."""
     material = "|".join(
         [
             as_of.isoformat(),
             policy_sha256,
             *(f"{s}={h or 'unreadable'}" for s, h in inputs),
             *(f"reviews:{s}={h}" for s, h in reviews or []),
+            *(["dry run"] if dry_run else []),
         ]
     )
     return f"{as_of:%Y%m%d}-{hashlib.sha256(material.encode()).hexdigest()[:12]}"
@@ -195,6 +198,7 @@ def finish_run(
         policy.sha256,
         [(o.source, o.sha256) for o in outcomes],
         [(o.source, o.reviews_sha256) for o in outcomes if o.reviews_sha256],
+        dry_run=bool((trigger or {}).get("dry_run", False)),
     )
     files, written, hashes = _write_tables(out_dir, outcomes, run_id, policy)
     manifest = written["manifest"]

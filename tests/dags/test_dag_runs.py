@@ -125,6 +125,11 @@ def test_retention_in_parts_on_several_mapped_tasks_matches_one_pass(
             "SELECT count(*) FROM task_instance WHERE dag_id = 'governance_retention' "
             "AND task_id = 'decide_part' AND state = 'success'"
         ).fetchone()[0]
+        teardown = db.execute(
+            "SELECT state FROM task_instance WHERE dag_id = 'governance_retention' "
+            "AND task_id = 'remove_parts'"
+        ).fetchall()
+    assert teardown == [("success",)]
     assert mapped >= 5  # crm: 3 parts of ~100 rows, hr and recruitment at least one each
     scheduled = tmp_path / "af" / "outputs" / "scheduled" / "2026-11-30"
     assert not (scheduled / ".parts").exists()

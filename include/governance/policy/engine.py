@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from governance.outputs.safe_cells import FORMULA_PATTERN, formula_mask
 from governance.policy.model import DECISIONS, Condition, Policy, Rule
+from governance.sources.normalise import EMAIL_PATTERN
 from governance.sources.schema import ID_FIELD, INVALID_PREFIX, ROW_COLUMN, Kind, schema
 
 Mask = np.ndarray
@@ -117,8 +118,8 @@ class _Causes:
         return [c for c in self.items if c.mask.any()]
 
 
-EMAIL_ID_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-"""An id that is an e-mail address (the same text for Python, Arrow and Great Expectations)."""
+EMAIL_ID_PATTERN = EMAIL_PATTERN
+"""An id that is an e-mail address: the pattern the e-mail field is checked with."""
 
 
 def _matches(values: pa.Array | pa.ChunkedArray, pattern: str) -> Mask:
@@ -182,11 +183,12 @@ def evaluate(
     )
     # Manifests carry ids, never e-mails: an export keyed by e-mail addresses must not
     # put them into one.
+    email_id = _matches(ids, EMAIL_ID_PATTERN) & ~blank_id
     causes.add(
         "id-not-email",
         Test("not_matching", id_name, pattern=EMAIL_ID_PATTERN),
         None,
-        _matches(ids, EMAIL_ID_PATTERN) & ~blank_id,
+        email_id,
         id_name,
         f"{id_name} looks like an e-mail address (ids must not be personal data)",
     )
@@ -286,6 +288,9 @@ def evaluate(
             reviewed = _reviewed(reviews, rule, ids, n) if rule.action == "review" else None
             _rule_decisions(rule, order, sel, triggers[rule.id], held, today, policy, out, reviewed)
     rows = frame[ROW_COLUMN].to_numpy()
+    # An e-mail address is personal data, not an id: such rows are named by row number.
+    if email_id.any():
+        ids = pc.if_else(pa.array(email_id), pa.scalar(None, ids.type), ids)
     decisions = out.frame(rows, ids)
     breaches = {rule.id: int(applies[rule.id].sum()) for rule in rules if rule.breach}
     return Evaluation(

@@ -37,9 +37,13 @@ from governance.store.models import (
     ReviewItem,
     Run,
 )
-from governance.store.overview import review_decided
+from governance.store.overview import (
+    current_subquery,
+    disposed_records,
+    monthly_report_name,
+    review_decided,
+)
 
-REPORT_NAME = "governance_report_{month}.html"
 TABLES = (
     "runs",
     "decisions_by_rule",
@@ -81,6 +85,11 @@ class MonthlyReport:
             "reviews_deleted": int(t["reviews"]["deleted"].sum()),
             "blocked_exports": len(t["blocked_exports"]),
         }
+
+
+def at_month_end(current: Any, model: Any) -> Any:
+    """Join condition: `model`'s rows of the runs in `current` (a run and source each)."""
+    return and_(current.c.run_id == model.run_id, current.c.source == model.source)
 
 
 def month_bounds(month: str) -> tuple[date, date]:
@@ -137,7 +146,6 @@ def build_monthly(engine: Engine, month: str) -> MonthlyReport:
             .order_by(Run.as_of.desc(), Run.finished_at.desc(), Run.run_id.desc())
             .limit(1)
         ).first()
-        last_id = last_row[0] if last_row else ""
         files = _frame(
             conn,
             select(
@@ -154,6 +162,10 @@ def build_monthly(engine: Engine, month: str) -> MonthlyReport:
             .order_by(Run.as_of, Run.finished_at, InputFile.source),
             ["run_id", "as_of", "source", "rows", "quarantined", "status", "blocked_reason"],
         )
+        # Month-end state: each source's latest accepted export as of the month's last day
+        # (its queues are the work to do); quarantine reasons of blocked ones count too.
+        current = current_subquery(by=last)
+        latest = current_subquery(by=last, accepted_only=False)
         decisions = _frame(
             conn,
             select(
@@ -162,7 +174,7 @@ def build_monthly(engine: Engine, month: str) -> MonthlyReport:
                 DecisionCount.decision,
                 DecisionCount.count,
             )
-            .where(DecisionCount.run_id == last_id)
+            .join(current, at_month_end(current, DecisionCount))
             .order_by(DecisionCount.source, DecisionCount.rule_id, DecisionCount.decision),
             ["source", "rule_id", "decision", "count"],
         )
@@ -180,7 +192,7 @@ def build_monthly(engine: Engine, month: str) -> MonthlyReport:
         )
         confirmed = _frame(
             conn,
-            select(Disposition.source, func.count())
+            select(Disposition.source, disposed_records())
             .where(
                 Disposition.status == "confirmed",
                 Disposition.seen_on >= first,
@@ -191,7 +203,7 @@ def build_monthly(engine: Engine, month: str) -> MonthlyReport:
         )
         overdue = _frame(
             conn,
-            select(Disposition.source, func.count())
+            select(Disposition.source, disposed_records())
             .where(Disposition.status == "overdue", Disposition.seen_on <= last)
             .group_by(Disposition.source),
             ["source", "overdue"],
@@ -199,10 +211,8 @@ def build_monthly(engine: Engine, month: str) -> MonthlyReport:
         review_open = _frame(
             conn,
             select(ReviewItem.source, ReviewItem.rule_id, func.count())
-            .where(
-                ReviewItem.run_id == last_id,
-                ~review_decided(by=last),
-            )
+            .join(current, at_month_end(current, ReviewItem))
+            .where(~review_decided(by=last))
             .group_by(ReviewItem.source, ReviewItem.rule_id),
             ["source", "rule_id", "open"],
         )
@@ -221,14 +231,14 @@ def build_monthly(engine: Engine, month: str) -> MonthlyReport:
         consent = _frame(
             conn,
             select(ConsentItem.source, ConsentItem.rule_id, ConsentItem.action, func.count())
-            .where(ConsentItem.run_id == last_id)
+            .join(current, at_month_end(current, ConsentItem))
             .group_by(ConsentItem.source, ConsentItem.rule_id, ConsentItem.action),
             ["source", "rule_id", "action", "n"],
         )
         quarantine = _frame(
             conn,
             select(QuarantineItem.source, QuarantineItem.reason, func.count())
-            .where(QuarantineItem.run_id == last_id)
+            .join(latest, at_month_end(latest, QuarantineItem))
             .group_by(QuarantineItem.source, QuarantineItem.reason)
             .order_by(QuarantineItem.source, func.count().desc(), QuarantineItem.reason),
             ["source", "reason", "records"],
@@ -350,7 +360,7 @@ def _svg(figure: Any) -> str:
     return re.sub(r' xmlns(:xlink)?="[^"]*"', "", text)
 
 
-def _charts(report: MonthlyReport) -> dict[str, str]:
+def _charts(report: MonthlyReport, gate: float) -> dict[str, str]:
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -418,7 +428,9 @@ def _charts(report: MonthlyReport) -> dict[str, str]:
                 markersize=3,
                 label=str(source),
             )
-        ax.axhline(5, color="#b42318", linestyle="--", linewidth=1, label="gate (5%)")
+        ax.axhline(
+            gate * 100, color="#b42318", linestyle="--", linewidth=1, label=f"gate ({gate:.0%})"
+        )
         ax.set_ylabel("rows quarantined (%)")
         ax.set_ylim(bottom=0)
         ax.legend(frameon=False, fontsize=8)
@@ -444,12 +456,12 @@ def write_monthly_report(engine: Engine, month: str, out_dir: Path) -> MonthlyRe
         r=report,
         t=report.tables,
         totals=report.totals,
-        charts=_charts(report),
+        charts=_charts(report, gate),
         gate=gate,
         tables=TABLES,
         tool=governance.__version__,
     )
-    path = out_dir / REPORT_NAME.format(month=month)
+    path = out_dir / monthly_report_name(month)
     atomic_write_text(path, page)
     report.files["report"] = path
     return report

@@ -27,7 +27,8 @@ DATE_DTYPE = "datetime64[s]"
 # An offset after a time of day: `T10:00Z`, ` 10:00:00.5+01:00`. A bare date's `-DD` is not one.
 _OFFSET_RE = r"[T ]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 _BARE_DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
-_EMAIL_RE = r"^[^@\s]+@[^@\s]+\.[^@\s.]+$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s.]+$"
+"""An e-mail address (for Python, Arrow and Great Expectations alike)."""
 _PHONE_NOISE_RE = r"[\s\-().\x{00a0}/]"
 # A GB number written nationally: trunk 0 and 9 or 10 significant digits. phonenumbers turns
 # these into +44 and the significant digits; doing that in bulk keeps millions of rows fast.
@@ -164,7 +165,7 @@ def _local_to_london_date(naive: pd.Series, timezone: str) -> pd.Series:
 def normalise_email(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Lower-cased for matching; an address without the shape local@domain.tld is invalid."""
     lowered = fold(s)
-    ok = pc.match_substring_regex(lowered, _EMAIL_RE)
+    ok = pc.match_substring_regex(lowered, EMAIL_PATTERN)
     invalid = pc.and_(pc.is_valid(lowered), pc.invert(ok))
     return _text(pc.if_else(ok, lowered, None), s.index), _bools(invalid, s.index)
 

@@ -17,7 +17,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, Exists, Subquery, and_, case, exists, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Exists,
+    Subquery,
+    and_,
+    case,
+    distinct,
+    exists,
+    func,
+    select,
+)
 
 from governance.store.models import (
     ConsentItem,
@@ -225,8 +237,14 @@ def review_decided(by: date | None = None) -> Exists:
     return exists().where(*same_cycle)
 
 
-def current_subquery() -> Subquery:
-    """(source, run_id, as_of) of each source's latest accepted, non-dry-run export."""
+def current_subquery(by: date | None = None, accepted_only: bool = True) -> Subquery:
+    """(source, run_id, as_of) of each source's latest accepted, non-dry-run export (as
+    of `by`, when given; blocked exports too, unless `accepted_only`)."""
+    wanted: list[ColumnElement[bool]] = [Run.dry_run.is_(False)]
+    if accepted_only:
+        wanted.append(InputFile.status == "ok")
+    if by is not None:
+        wanted.append(Run.as_of <= by)
     ranked = (
         select(
             InputFile.source,
@@ -240,7 +258,7 @@ def current_subquery() -> Subquery:
             .label("rank"),
         )
         .join(Run, Run.run_id == InputFile.run_id)
-        .where(InputFile.status == "ok", Run.dry_run.is_(False))
+        .where(*wanted)
         .subquery()
     )
     return (
@@ -309,10 +327,17 @@ def consent_counts(conn: Connection) -> dict[str, dict[str, int]]:
     return dict(sorted(counts.items()))
 
 
+def disposed_records() -> ColumnElement[int]:
+    """A count of records in `dispositions`: a record due for deletion is in every
+    manifest until it is gone, so it has one disposition per manifest; each (record, rule)
+    counts once."""
+    return func.count(distinct(Disposition.record_id + "\x1f" + Disposition.rule_id))
+
+
 def overdue_deletions(conn: Connection, cap: int = 50) -> OverdueSummary:
     overdue = Disposition.status == "overdue"
     counts = conn.execute(
-        select(Disposition.source, func.count())
+        select(Disposition.source, disposed_records())
         .where(overdue)
         .group_by(Disposition.source)
         .order_by(Disposition.source)
