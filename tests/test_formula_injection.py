@@ -348,7 +348,10 @@ def test_review_list_out_is_neutralised(tmp_path: Path, monkeypatch: pytest.Monk
 def test_ids_that_are_e_mail_addresses_are_quarantined_and_gx_agrees(tmp_path: Path) -> None:
     """Manifests carry ids, never e-mails: an export keyed by e-mail is held back (and,
     whole, blocked at the gate) rather than leaking addresses into a manifest."""
+    # A non-breaking or other Unicode space is no blank to either check: Python's `\s`
+    # would say it is, Arrow's would not, and the two would block the export in dispute.
     ids = ["jane.doe@example.org", "C1", "C2@", "x@y", "team @example.org", "a@b.co.uk"]
+    ids += ["jo\u00a0doe@example.org", "C\u2003@x"]
     rows = complete_rows("crm", [{"record_id": v} for v in ids])
     path = tmp_path / "crm.csv"
     path.write_text(csv_text(rows, default_header("crm")))
@@ -357,7 +360,7 @@ def test_ids_that_are_e_mail_addresses_are_quarantined_and_gx_agrees(tmp_path: P
     cause = next(c for c in ev.causes if c.check == "id-not-email")
     assert cause.reason.startswith("record_id looks like an e-mail address")
     engine_rows = set(frame["source_row"][cause.mask])
-    assert engine_rows == {2, 7}
+    assert engine_rows == {2, 7, 8}
     report = validate_export(ev, frame, load_quality_config(), detail=True)
     result = next(r for r in report.results if r.id == "not_matching:record_id e-mail")
     assert result.description == "record_id is not an e-mail address"

@@ -13,6 +13,7 @@ e-mail or phone number reaches a result, a log or an XCom.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from dataclasses import dataclass, field, replace
@@ -21,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from governance.outputs.safe_cells import FORMULA_PATTERN
 from governance.policy.engine import EMAIL_ID_PATTERN, Evaluation, Test
@@ -60,6 +62,8 @@ class Expectation:
     checked: int = 0
     """Rows the expectation really checks (its scope)."""
     min_rows: int | None = None
+    column: str | None = None
+    """The validation frame's column the expectation tests (set by `validation_frame`)."""
 
 
 @dataclass
@@ -250,26 +254,35 @@ OUT_OF_SCOPE = "\u2047 not checked"
 def validation_frame(
     ev: Evaluation, frame: pd.DataFrame, expectations: list[Expectation]
 ) -> pd.DataFrame:
-    """One column per expectation, holding exactly what it tests: the column's values on
-    the rows the policy checks (its scope) and a neutral value elsewhere. (A row condition
-    per expectation would make Great Expectations filter the whole frame each time.) A cell
+    """One column per distinct thing tested: a column's values on the rows the policy
+    checks (the expectation's scope) and a neutral value elsewhere; expectations testing
+    the same values share a column, named in their `column`. (A row condition per
+    expectation would make Great Expectations filter the whole frame each time.) A cell
     that did not parse shows as a sentinel, so it is never "in the set"; text is
     categorical and dates are day numbers, which GX tests in bulk."""
     fields = field_map(ev.source)
     columns: dict[str, Any] = {ROW_COLUMN: frame[ROW_COLUMN].to_numpy()}
     base: dict[str, Any] = {}
-    for i, exp in enumerate(expectations):
+    shared: dict[tuple[str, bytes, str], str] = {}
+    for exp in expectations:
         if exp.test is None:
             continue
         name = exp.test.column
         if name not in base:
             base[name] = _base_values(name, ev, frame, fields)
-        columns[f"e{i}"] = _scoped(base[name], exp.test, exp.scope)
+        values = _scoped(base[name], exp.test, exp.scope)
+        scope = b"" if exp.scope is None else hashlib.sha256(exp.scope.tobytes()).digest()
+        key = (name, scope, "" if exp.scope is None else _neutral_key(base[name], exp.test))
+        if key not in shared:
+            shared[key] = f"e{len(shared)}"
+            columns[shared[key]] = values
+        exp.column = shared[key]
     return pd.DataFrame(columns)
 
 
 def _base_values(name: str, ev: Evaluation, frame: pd.DataFrame, fields: dict[str, Any]) -> Any:
-    """A column as numbers, booleans or a categorical (cheap to re-scope and to test)."""
+    """A column as numbers, booleans, a categorical (enumerations) or Arrow text (cheap
+    to re-scope and to test)."""
     marker = INVALID_PREFIX + name
     invalid = frame[marker].to_numpy(dtype=bool) if name in fields and marker in frame else None
     if name in ev.derived:
@@ -281,6 +294,9 @@ def _base_values(name: str, ev: Evaluation, frame: pd.DataFrame, fields: dict[st
         text = pa.array(frame[name], type=pa.large_string(), from_pandas=True)
         if isinstance(text, pa.ChunkedArray):
             text = text.combine_chunks()
+        if name not in fields or fields[name].kind is not Kind.ENUM:
+            # Ids and free text: nearly every value distinct, so left as Arrow text.
+            return text if invalid is None else pc.if_else(invalid, SENTINEL, text)
         encoded = text.dictionary_encode()
         codes = encoded.indices.to_numpy(zero_copy_only=False)
         codes = np.where(encoded.indices.is_null().to_numpy(zero_copy_only=False), -1, codes)
@@ -304,11 +320,28 @@ def _categorical(codes: np.ndarray, categories: list[str], invalid: np.ndarray |
     return pd.Categorical.from_codes(codes, categories=categories)
 
 
+def _neutral(values: Any, test: Test) -> Any:
+    """What an out-of-scope row holds in the column of `test`: a value that passes it."""
+    if isinstance(values, pd.Categorical | pa.Array):
+        return test.values[0] if test.kind == "in_set" else OUT_OF_SCOPE
+    if values.dtype == bool:
+        return test.kind != "is_false"
+    return np.nan if test.kind == "at_most" else 0.0
+
+
+def _neutral_key(values: Any, test: Test) -> str:
+    return repr(_neutral(values, test))
+
+
 def _scoped(values: Any, test: Test, scope: np.ndarray | None) -> Any:
+    if scope is not None and isinstance(values, pa.Array):
+        values = pc.if_else(scope, values, _neutral(values, test))
+    if isinstance(values, pa.Array):
+        return pd.Series(pd.arrays.ArrowStringArray(values))
     if scope is None:
         return values
+    neutral = _neutral(values, test)
     if isinstance(values, pd.Categorical):
-        neutral = test.values[0] if test.kind == "in_set" else OUT_OF_SCOPE
         categories = list(values.categories)
         if neutral not in categories:
             categories.append(neutral)
@@ -317,9 +350,7 @@ def _scoped(values: Any, test: Test, scope: np.ndarray | None) -> Any:
         return pd.Categorical.from_codes(
             np.where(scope, values.codes, code), categories=values.categories
         )
-    if values.dtype == bool:
-        return np.where(scope, values, test.kind != "is_false")
-    return np.where(scope, values, np.nan if test.kind == "at_most" else 0.0)
+    return np.where(scope, values, neutral)
 
 
 def _day_number(iso: str) -> float:
@@ -346,14 +377,15 @@ def run_expectations(
         .add_batch_definition_whole_dataframe("export")
     )
     gx_expectations: list[Any] = []
-    for i, exp in enumerate(expectations):
+    for exp in expectations:
         meta = {"id": exp.id, "severity": exp.severity}
         if exp.test is None:
             gx_expectations.append(
                 gxe.ExpectTableRowCountToBeBetween(min_value=exp.min_rows, meta=meta)
             )
             continue
-        kwargs: dict[str, Any] = {"column": f"e{i}", "meta": meta}
+        assert exp.column is not None
+        kwargs: dict[str, Any] = {"column": exp.column, "meta": meta}
         kind = exp.test.kind
         if kind == "not_null":
             gx_expectations.append(gxe.ExpectColumnValuesToNotBeNull(**kwargs))
@@ -383,7 +415,7 @@ def run_expectations(
         gx.ValidationDefinition(name=f"{source}_validation", data=batch, suite=suite)
     )
     result_format: dict[str, Any] = {
-        "result_format": "COMPLETE" if detail else "SUMMARY",
+        "result_format": "COMPLETE" if detail else "BASIC",
         "exclude_unexpected_values": True,
         "partial_unexpected_count": 0,
         "include_unexpected_rows": False,

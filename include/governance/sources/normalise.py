@@ -27,8 +27,9 @@ DATE_DTYPE = "datetime64[s]"
 # An offset after a time of day: `T10:00Z`, ` 10:00:00.5+01:00`. A bare date's `-DD` is not one.
 _OFFSET_RE = r"[T ]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 _BARE_DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s.]+$"
-"""An e-mail address (for Python, Arrow and Great Expectations alike)."""
+EMAIL_PATTERN = r"^[^@\t\n\f\r ]+@[^@\t\n\f\r ]+\.[^@\t\n\f\r .]+$"
+"""An e-mail address, the same for Python, Arrow and Great Expectations: the blanks are
+spelled out, because Python's `\\s` also matches Unicode spaces and Arrow's (RE2) does not."""
 _PHONE_NOISE_RE = r"[\s\-().\x{00a0}/]"
 # A GB number written nationally: trunk 0 and 9 or 10 significant digits. phonenumbers turns
 # these into +44 and the significant digits; doing that in bulk keeps millions of rows fast.
