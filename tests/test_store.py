@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import time
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,32 @@ def test_two_identical_runs_at_once_record_one(store_url: str) -> None:
     engine = engine_for(url)
     assert count(engine, Run) == 1 and count(engine, ManifestItem) == 1
     assert verify_trail(engine).ok
+
+
+def _open_fresh(url: str, go: Any, results: Any, i: int) -> None:
+    go.wait()
+    try:
+        results.put((i, record_run(engine_for(url), audit_doc(f"20261130-new{i}"), MANIFEST)))
+    except Exception as exc:  # reported to the test, which names it
+        results.put((i, f"{type(exc).__name__}: {exc}"[:300]))
+
+
+def test_processes_opening_a_brand_new_store_at_once_all_work(store_url: str) -> None:
+    """Nobody migrates first: three processes open the empty store at the same moment.
+    The migration runs once, the others wait for it, and every run is recorded."""
+    ctx = multiprocessing.get_context("spawn")
+    go, results = ctx.Event(), ctx.Queue()
+    workers = [ctx.Process(target=_open_fresh, args=(store_url, go, results, i)) for i in range(3)]
+    for w in workers:
+        w.start()
+    time.sleep(3)  # every process imported and waiting
+    go.set()
+    outcomes = dict(results.get(timeout=120) for _ in workers)
+    for w in workers:
+        w.join(timeout=60)
+    assert outcomes == {0: True, 1: True, 2: True}
+    engine = engine_for(store_url)
+    assert count(engine, Run) == 3 and verify_trail(engine).ok
 
 
 def _append_many(url: str) -> None:

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -59,8 +61,24 @@ def alembic_config() -> Config:
     return config
 
 
+MIGRATION_LOCK = 0x676F7665726E  # any constant shared by every process: "govern"
+"""The PostgreSQL advisory lock that makes processes migrate one after the other."""
+
+
 def upgrade(engine: Engine) -> None:
+    """Bring the store to the latest schema. Processes opening a brand-new store at the
+    same moment take turns: the first migrates, the others then find nothing to do."""
     config = alembic_config()
+    head = ScriptDirectory.from_config(config).get_current_head()
+    with engine.connect() as connection:
+        if MigrationContext.configure(connection).get_current_revision() == head:
+            return
     with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            # Take the write lock now, not at the first write: the others wait here
+            # (busy_timeout) instead of each creating the same tables.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif engine.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
