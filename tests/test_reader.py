@@ -44,6 +44,31 @@ def test_header_names_match_ignoring_case_and_spaces(write_csv) -> None:
     assert frame.loc[0, "relationship"] == "customer"
 
 
+def test_every_cell_is_text_whatever_the_header_spelling(write_csv) -> None:
+    """A header name with a stray space must not leave its column to pyarrow's type
+    guessing: `N/A` is no blank flag (the record is doubtful, not unheld) and `00123` is
+    not the id 123. The streamed reader of large exports reads the same cells."""
+    from governance.sources.reader import open_large_csv
+
+    rows = [
+        crm_row(record_id="00123", legal_hold="N/A", purchased="1"),
+        crm_row(record_id="1.0E+5", legal_hold="0", purchased="NULL"),
+    ]
+    header = [f"{name} " if i % 2 else f"\u00a0{name}" for i, name in enumerate(rows[0])]
+    body = [dict(zip(header, r.values(), strict=True)) for r in rows]
+    path = write_csv(body, header=header)
+    export = read_export(path, default_config("crm"))
+    frame = export.frame
+    assert list(frame["record_id"]) == ["00123", "1.0E+5"]
+    assert list(frame["invalid__legal_hold"]) == [True, False]
+    assert list(frame["invalid__purchased"]) == [False, True]
+    streamed = open_large_csv(path, default_config("crm"), min_bytes=0)
+    assert streamed is not None
+    cells = [batch.to_pylist() for batch in streamed.batches()]
+    assert [row[f"c{list(rows[0]).index('record_id')}"] for row in cells[0]] == ["00123", "1.0E+5"]
+    assert all(t == "string" for batch in streamed.batches() for t in map(str, batch.schema.types))
+
+
 def test_extra_columns_are_ignored_and_reported(write_csv) -> None:
     row = {**crm_row(), "Notes": "called twice"}
     export = read_export(write_csv([row]), default_config("crm"))

@@ -167,7 +167,7 @@ def read_raw_csv(path: Path, data: bytes, config: SourceConfig) -> RawExport:
     # A complete export ends with a line break; one that does not may have been cut off
     # (copied or read while still being written), and its last record could be partial.
     cut_off = config.require_final_line_break and not data.endswith((b"\n", b"\r"))
-    read, convert = _read_options(config), _convert_options(header)
+    read, convert = _read_options(config, len(header)), _convert_options(len(header))
     try:
         table, handler = _parse_csv(data, config, read, convert)
     except (pa.ArrowInvalid, UnicodeError) as exc:
@@ -213,9 +213,14 @@ def _parse_csv(
         return table, handler
 
 
-def _read_options(config: SourceConfig) -> pacsv.ReadOptions:
+def _read_options(config: SourceConfig, columns: int) -> pacsv.ReadOptions:
+    """pyarrow skips the header row (read by `_csv_header`) and names the columns by
+    position, so that `_convert_options` reaches every one of them whatever its header
+    spelling (a name with a stray space once escaped it, and pyarrow then guessed types:
+    `N/A` became blank and `00123` the number 123)."""
     return pacsv.ReadOptions(
-        skip_rows=config.skip_rows,
+        skip_rows=config.skip_rows + 1,
+        column_names=_positional_names(columns),
         # pyarrow reads UTF-8 natively only when told "utf8"; any other spelling goes
         # through a (much slower) Python transcoder.
         encoding="utf8" if codecs.lookup(config.encoding).name == "utf-8" else config.encoding,
@@ -234,9 +239,14 @@ def _parse_options(config: SourceConfig, handler: _InvalidRows) -> pacsv.ParseOp
     )
 
 
-def _convert_options(header: list[str]) -> pacsv.ConvertOptions:
+def _positional_names(columns: int) -> list[str]:
+    return [f"c{i}" for i in range(columns)]
+
+
+def _convert_options(columns: int) -> pacsv.ConvertOptions:
+    """Every cell is text: types are the normalisers' business, never pyarrow's guess."""
     return pacsv.ConvertOptions(
-        column_types={name: pa.string() for name in header},
+        column_types={name: pa.string() for name in _positional_names(columns)},
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
@@ -268,7 +278,7 @@ class StreamedCsv:
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         handler = _InvalidRows()
-        read = _read_options(self.config)
+        read = _read_options(self.config, len(self.header))
         read.block_size = _STREAM_BLOCK
         rows = 0
         try:
@@ -276,7 +286,7 @@ class StreamedCsv:
                 self.path,
                 read_options=read,
                 parse_options=_parse_options(self.config, handler),
-                convert_options=_convert_options(self.header),
+                convert_options=_convert_options(len(self.header)),
             ) as reader:
                 for batch in reader:
                     if handler.rows:
