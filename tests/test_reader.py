@@ -322,3 +322,28 @@ def test_hr_and_recruitment_layouts(write_csv) -> None:
     frame = read_export(rec, default_config("recruitment")).frame
     assert frame.loc[0, "recruitment_status"] == "rejected"
     assert frame.loc[0, "recruitment_concluded_date"] == pd.Timestamp("2026-05-31")
+
+
+def test_blank_lines_are_no_records_and_shift_no_row_numbers(write_csv) -> None:
+    """A blank line between rows is left out, and the rows after it keep the number a
+    spreadsheet shows them at; an empty line inside a quoted cell is part of the cell."""
+    from governance.sources.reader import open_large_csv
+
+    rows = [
+        crm_row(record_id="A1", company="Two\n\nparagraphs"),
+        crm_row(record_id="A2"),
+        crm_row(record_id="A3"),
+    ]
+    path = write_csv(rows)
+    lines = path.read_bytes().split(b"\n")
+    # header, A1 (three lines), A2, A3: a blank line before A2 and two before A3 (CRLF)
+    text = b"\n".join([*lines[:4], b"", lines[4], b"\r", b"", *lines[5:]])
+    path.write_bytes(text)
+    frame = read_export(path, default_config("crm")).frame
+    assert list(frame["record_id"]) == ["A1", "A2", "A3"]
+    assert list(frame["source_row"]) == [2, 4, 7]
+    assert frame.loc[0, "company"] == "Two\n\nparagraphs"
+    assert open_large_csv(path, default_config("crm"), min_bytes=0) is None
+    # Without the blank lines, the rows simply follow one another.
+    path.write_bytes(b"\n".join(lines))
+    assert list(read_export(path, default_config("crm")).frame["source_row"]) == [2, 3, 4]

@@ -354,3 +354,49 @@ def test_table_away_from_a1_keeps_spreadsheet_row_numbers(tmp_path: Path) -> Non
     assert list(export.frame["record_id"]) == ["A", "B"]
     assert list(export.frame["source_row"]) == [4, 5]
     assert export.ignored_columns == ()
+
+
+def test_error_cells_read_as_the_spreadsheet_writes_them_in_csv(tmp_path: Path, write_csv) -> None:
+    """A `#N/A` in legal_hold is no N: it reads as the text a CSV export of the sheet
+    carries, so the flag is invalid (the record held back) in either format."""
+    rows = [typed_row(record_id="A", legal_hold="#N/A"), typed_row(record_id="B")]
+    book = write_xlsx(tmp_path / "crm.xlsx", {"Contacts": [HEADER, *rows]})
+    cells = openpyxl.load_workbook(book)["Contacts"]
+    assert cells["S2"].data_type == "e"  # a real error cell
+    from_xlsx = read_export(book, default_config("crm")).frame
+    as_csv = write_csv([dict(zip(HEADER, map(str, r), strict=True)) for r in rows])
+    from_csv = read_export(as_csv, default_config("crm")).frame
+    assert list(from_xlsx["invalid__legal_hold"]) == [True, False]
+    assert list(from_csv["invalid__legal_hold"]) == [True, False]
+
+
+def test_a_formula_never_calculated_refuses_the_export(tmp_path: Path) -> None:
+    """A workbook written by a program keeps formulas without their values: there is
+    nothing to read, and a blank would be a guess."""
+    rows = [typed_row(record_id="A", legal_hold='=IF(1=1,"Y","N")'), typed_row(record_id="B")]
+    book = write_xlsx(tmp_path / "crm.xlsx", {"Contacts": [HEADER, *rows]})
+    error = error_of(book, default_config("crm"))
+    assert (error.row, error.column) == (2, "legal_hold")
+    assert "no calculated value" in error.problem
+
+
+def test_merged_cells_refuse_the_export(tmp_path: Path) -> None:
+    """A `Y` merged over three rows is a value in the first of them only."""
+    rows = [typed_row(record_id=i, legal_hold="Y") for i in "ABC"]
+    book = write_xlsx(tmp_path / "crm.xlsx", {"Contacts": [HEADER, *rows]})
+    workbook = openpyxl.load_workbook(book)
+    workbook["Contacts"].merge_cells("S2:S4")
+    workbook.save(book)
+    error = error_of(book, default_config("crm"))
+    assert (error.row, error.column) == (2, "legal_hold")
+    assert "merged cells" in error.problem
+
+
+def test_blank_rows_are_no_records_and_shift_no_row_numbers(tmp_path: Path) -> None:
+    """As a blank line in CSV: no phantom record with a blank id (which would be
+    quarantined and count against the gate), and the rows keep their numbers."""
+    rows = [typed_row(record_id="A"), [None] * len(HEADER), typed_row(record_id="B")]
+    book = write_xlsx(tmp_path / "crm.xlsx", {"Contacts": [HEADER, *rows, [None] * 3]})
+    frame = read_export(book, default_config("crm")).frame
+    assert list(frame["record_id"]) == ["A", "B"]
+    assert list(frame["source_row"]) == [2, 4]

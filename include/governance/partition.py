@@ -248,7 +248,7 @@ def _split_table(
 ) -> None:
     n = raw.table.num_rows
     part = part_of(group_keys(raw, plan.config, policy), parts_for(n, partitions, partition_rows))
-    rows = pa.array(np.arange(raw.first_row, raw.first_row + n, dtype=np.int64))
+    rows = pa.array(raw.numbers())
     table = raw.table.rename_columns([f"c{i}" for i in range(raw.table.num_columns)])
     table = table.append_column(ROW, rows)
     for k in np.unique(part).tolist():

@@ -8,8 +8,10 @@ What an export must be to be trusted as a whole (anything else blocks it): text 
 configured encoding, or in the one its byte-order mark names (UTF-8, UTF-16, UTF-32); a
 header naming each column once; every row complete, the last one ended by a line break (a
 file still being written is not); in XLSX, the configured sheet (default the first), not
-one part of an export split across sheets. Cells are text and never evaluated: a cell that
-looks like a spreadsheet formula is read as written.
+one part of an export split across sheets, with no merged cells and every formula's value
+calculated. Nothing is evaluated: a CSV cell that looks like a formula is read as written,
+an XLSX formula as the value the spreadsheet stored, and an error cell (`#N/A`) as its
+error text, which no field accepts.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import itertools
 import os
 import re
 from collections.abc import Iterator
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -68,6 +72,14 @@ class RawExport:
     table: pa.Table
     first_row: int
     """Spreadsheet row number of the first data row (the header is `first_row - 1`)."""
+    row_numbers: np.ndarray | None = None
+    """Each data row's spreadsheet row number, when blank rows between them were left out
+    (None: they follow one another from `first_row`)."""
+
+    def numbers(self) -> np.ndarray:
+        if self.row_numbers is not None:
+            return self.row_numbers
+        return np.arange(self.first_row, self.first_row + self.table.num_rows, dtype=np.int64)
 
 
 @dataclass
@@ -187,7 +199,36 @@ def read_raw_csv(path: Path, data: bytes, config: SourceConfig) -> RawExport:
         raise ExportError(path, "has a header but no data rows")
     if cut_off:
         raise _cut_off_error(path, data, config)
-    return RawExport(header=header, table=table, first_row=config.skip_rows + 2)
+    first_row = config.skip_rows + 2
+    numbers = _numbers_around_blank_lines(path, data, config, first_row, table.num_rows)
+    return RawExport(header=header, table=table, first_row=first_row, row_numbers=numbers)
+
+
+_BLANK_LINE = re.compile(rb"\n\r?\n")
+
+
+def _numbers_around_blank_lines(
+    path: Path, data: bytes, config: SourceConfig, first_row: int, rows: int
+) -> np.ndarray | None:
+    """pyarrow leaves blank lines out; the rows after one keep their own number (as a
+    spreadsheet shows them), found by counting records again, but only in a file that has
+    an empty line at all (outside quotes or in, which the count tells apart)."""
+    if _BLANK_LINE.search(data) is None:
+        return None
+    text = data.decode(config.encoding).removeprefix("\ufeff")
+    numbers: list[int] = []
+    with _csv_fields_up_to(len(text)):
+        reader = csv.reader(
+            io.StringIO(text), delimiter=config.delimiter, quotechar=config.quote_char
+        )
+        for k, record in enumerate(itertools.islice(reader, config.skip_rows + 1, None)):
+            if record:
+                numbers.append(first_row + k)
+    if len(numbers) != rows:
+        raise ExportError(path, "its rows cannot be counted the same way twice (blank lines)")
+    if not numbers or numbers[-1] - first_row == rows - 1:
+        return None
+    return np.array(numbers, dtype=np.int64)
 
 
 def _parse_csv(
@@ -316,12 +357,14 @@ def open_large_csv(
     quote = config.quote_char.encode("ascii")
     quotes = 0
     last = b""
+    blank = False
     with open(path, "rb") as fh:
         head = fh.read(1 << 20)
         chunk = head
         while chunk:
             digest.update(chunk)
             quotes += chunk.count(quote)
+            blank = blank or _BLANK_LINE.search(last + chunk) is not None
             last = chunk[-2:] if len(chunk) >= 2 else last[-1:] + chunk
             chunk = fh.read(1 << 24)
     plain = not head.startswith((_ZIP_MAGIC, _OLE_MAGIC)) and b"\x00" not in head[:65536]
@@ -329,7 +372,8 @@ def open_large_csv(
     marked = any(head.startswith(mark) for mark, _ in _BOMS)
     utf8 = codecs.lookup(config.encoding).name == "utf-8"
     odd = marked and not (utf8 and head.startswith(codecs.BOM_UTF8))
-    if not plain or odd or quotes % 2 or not last.endswith((b"\n", b"\r")):
+    # An empty line shifts the rows after it: the whole-file reader numbers them.
+    if not plain or odd or blank or quotes % 2 or not last.endswith((b"\n", b"\r")):
         return None
     # The header from the first megabyte, cut at a line break (never inside a character).
     text = head[: head.rfind(b"\n") + 1]
@@ -630,6 +674,7 @@ def read_raw_xlsx(path: Path, data: bytes, config: SourceConfig) -> RawExport:
         cells: list[list[Any]] = sheet.to_python(skip_empty_area=False)
     except (CalamineError, IndexError, ValueError) as exc:
         raise ExportError(path, f"cannot be read as XLSX ({exc.__class__.__name__})") from None
+    errors = _computed_cells(path, data, index, cells, config)
     cells = cells[config.skip_rows :]
     if not cells:
         raise ExportError(path, "has no header row")
@@ -638,26 +683,123 @@ def read_raw_xlsx(path: Path, data: bytes, config: SourceConfig) -> RawExport:
         raise ExportError(path, "header row is blank", row=config.skip_rows + 1)
     _check_header(path, header, config.skip_rows + 1)
     _refuse_split_export(path, book, index, header, config)
-    body = cells[1:]
-    body = _drop_xlsx_footer(body, config)
-    while body and not any(_cell_text(v).strip() for v in body[-1]):
-        body.pop()
-    if not body:
-        raise ExportError(path, "has a header but no data rows")
+    _refuse_merged_cells(path, sheet.merged_cell_ranges, header, config)
+    for (at, col), error in errors.items():
+        # As the spreadsheet's own CSV export writes it: a value no field accepts.
+        if at >= config.skip_rows:
+            cells[at - config.skip_rows][col] = error
+    body = _drop_xlsx_footer(cells[1:], config)
     width = len(header)
     columns: list[list[str]] = [[] for _ in range(width)]
-    for row in body:
+    numbers: list[int] = []
+    first_row = config.skip_rows + 2
+    for k, row in enumerate(body):
         texts = [_cell_text(v) for v in row[:width]]
+        if not any(text.strip() for text in texts):
+            continue  # a blank row is no record (as a blank line in CSV)
         texts.extend([""] * (width - len(texts)))
         for i, text in enumerate(texts):
             columns[i].append(text)
+        numbers.append(first_row + k)
+    if not numbers:
+        raise ExportError(path, "has a header but no data rows")
     # Duplicate or blank header names still need distinct field names in the table.
     names = [name or f"__blank_{i}" for i, name in enumerate(header)]
     table = pa.table(
         [pa.array(col, type=pa.string()) for col in columns],
         names=names,
     )
-    return RawExport(header=header, table=table, first_row=config.skip_rows + 2)
+    consecutive = numbers[-1] - first_row == len(numbers) - 1
+    return RawExport(
+        header=header,
+        table=table,
+        first_row=first_row,
+        row_numbers=None if consecutive else np.array(numbers, dtype=np.int64),
+    )
+
+
+_SHEET_RE = re.compile(rb"<(?:\w+:)?sheet\b[^>]*?\br:id=\"([^\"]+)\"")
+_REL_RE = re.compile(rb"<Relationship\b[^>]*>")
+_ATTR_RE = re.compile(rb'\b(Id|Target|r|t)="([^"]*)"')
+_VALUE_RE = re.compile(rb"<v>([^<]*)</v>")
+_COMPUTED_RE = re.compile(rb'<f[\s>/]|\bt="e"')
+_CELL_REF_RE = re.compile(r"([A-Z]+)(\d+)")
+
+
+def _computed_cells(
+    path: Path, data: bytes, index: int, cells: list[list[Any]], config: SourceConfig
+) -> dict[tuple[int, int], str]:
+    """Cells holding a spreadsheet error (`#N/A`, `#REF!`, ...), by 0-based (row, column),
+    with the error's text: calamine reads them blank, and a blank flag is an N. A formula
+    whose value was never calculated (a file written by a program and never saved by a
+    spreadsheet) has no value to read at all: the export is refused."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            ids = _SHEET_RE.findall(zf.read("xl/workbook.xml"))
+            targets = {}
+            for rel in _REL_RE.findall(zf.read("xl/_rels/workbook.xml.rels")):
+                attrs = dict(_ATTR_RE.findall(rel))
+                targets[attrs.get(b"Id")] = attrs.get(b"Target", b"").decode()
+            target = targets[ids[index]]
+            xml = zf.read(target.lstrip("/") if target.startswith("/") else f"xl/{target}")
+    except (KeyError, IndexError, zipfile.BadZipFile, OSError):
+        return {}  # a layout this does not know: calamine's reading stands
+    found: dict[tuple[int, int], str] = {}
+    end = 0
+    for hit in _COMPUTED_RE.finditer(xml):
+        if hit.start() < end:
+            continue  # another mark of the cell just looked at
+        begin = xml.rfind(b"<c ", 0, hit.start())
+        end = xml.find(b"</c>", hit.start())
+        if begin < 0 or end < 0:
+            return found
+        attrs = dict(_ATTR_RE.findall(xml[begin : xml.find(b">", begin) + 1]))
+        value = _VALUE_RE.search(xml, begin, end)
+        ref = _CELL_REF_RE.fullmatch(attrs.get(b"r", b"").decode())
+        where = _cell_position(ref) if ref else None
+        if attrs.get(b"t") == b"e":
+            if where is None:
+                raise ExportError(path, "holds spreadsheet errors in cells without a reference")
+            found[where] = value.group(1).decode() if value else "#N/A"
+        elif attrs.get(b"t") != b"str" and not (value and value.group(1)):
+            column = None
+            if where and len(cells) > config.skip_rows and where[1] < len(cells[config.skip_rows]):
+                column = _cell_text(cells[config.skip_rows][where[1]]).strip() or None
+            raise ExportError(
+                path,
+                "a formula cell has no calculated value (the file was written by a program "
+                "and never saved by a spreadsheet): open and save it in one, or export CSV",
+                row=where[0] + 1 if where else None,
+                column=column,
+            )
+    return found
+
+
+def _cell_position(ref: re.Match[str]) -> tuple[int, int]:
+    column = 0
+    for letter in ref.group(1):
+        column = column * 26 + ord(letter) - 64
+    return int(ref.group(2)) - 1, column - 1
+
+
+def _refuse_merged_cells(
+    path: Path, merged: list[Any], header: list[str], config: SourceConfig
+) -> None:
+    """Merged cells hold their value in the first cell only: the others would read as
+    blank (a merged `Y` of legal hold over three rows would hold one record of three)."""
+    for (top, left), (bottom, _right) in sorted(merged or []):
+        if bottom >= config.skip_rows:
+            column = header[left] if left < len(header) else None
+            raise ExportError(
+                path,
+                f"has merged cells (rows {top + 1} to {bottom + 1}): only the first of "
+                "them holds the value, the others would read as blank; unmerge them or "
+                "export CSV",
+                row=top + 1,
+                column=column or None,
+            )
 
 
 def _looks_like_text(data: bytes, config: SourceConfig) -> bool:
@@ -780,7 +922,7 @@ def to_canonical(path: Path, sha256: str, raw: RawExport, config: SourceConfig) 
     ignored = tuple(name for i, name in enumerate(raw.header) if i not in used and name)
 
     n = raw.table.num_rows
-    out: dict[str, Any] = {ROW_COLUMN: pd.RangeIndex(raw.first_row, raw.first_row + n)}
+    out: dict[str, Any] = {ROW_COLUMN: raw.numbers()}
     invalid: dict[str, pd.Series] = {}
 
     def normalise_field(f: Field) -> tuple[Field, pd.Series, pd.Series | None]:
