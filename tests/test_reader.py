@@ -347,3 +347,14 @@ def test_blank_lines_are_no_records_and_shift_no_row_numbers(write_csv) -> None:
     # Without the blank lines, the rows simply follow one another.
     path.write_bytes(b"\n".join(lines))
     assert list(read_export(path, default_config("crm")).frame["source_row"]) == [2, 3, 4]
+
+
+def test_classic_mac_line_endings_read_like_lf(write_csv) -> None:
+    """Lone carriage returns end lines too (pyarrow reads them so; the header and the row
+    counting must agree), blank lines included."""
+    path = write_csv([crm_row(record_id="A1"), crm_row(record_id="A2")])
+    lines = path.read_bytes().rstrip(b"\n").split(b"\n")
+    path.write_bytes(b"\r".join([lines[0], lines[1], b"", lines[2]]) + b"\r")
+    frame = read_export(path, default_config("crm")).frame
+    assert list(frame["record_id"]) == ["A1", "A2"]
+    assert list(frame["source_row"]) == [2, 4]

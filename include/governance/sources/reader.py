@@ -204,7 +204,7 @@ def read_raw_csv(path: Path, data: bytes, config: SourceConfig) -> RawExport:
     return RawExport(header=header, table=table, first_row=first_row, row_numbers=numbers)
 
 
-_BLANK_LINE = re.compile(rb"\n\r?\n")
+_BLANK_LINE = re.compile(rb"\n\r?\n|\r\r")
 
 
 def _numbers_around_blank_lines(
@@ -219,7 +219,7 @@ def _numbers_around_blank_lines(
     numbers: list[int] = []
     with _csv_fields_up_to(len(text)):
         reader = csv.reader(
-            io.StringIO(text), delimiter=config.delimiter, quotechar=config.quote_char
+            io.StringIO(text, newline=""), delimiter=config.delimiter, quotechar=config.quote_char
         )
         for k, record in enumerate(itertools.islice(reader, config.skip_rows + 1, None)):
             if record:
@@ -478,7 +478,7 @@ def _decode_head(path: Path, data: bytes, config: SourceConfig) -> str:
         # A wrong delimiter is the first thing to fix (European Excel writes semicolons
         # and Windows-1252): say so when the header row itself decodes.
         prefix = head[: exc.start].decode(config.encoding, errors="replace")
-        lines = io.StringIO(prefix.removeprefix("\ufeff")).readlines()
+        lines = io.StringIO(prefix.removeprefix("\ufeff"), newline="").readlines()
         if len(lines) > config.skip_rows + 1:
             _csv_header(path, "".join(lines[: config.skip_rows + 1]), config)
         raise _encoding_error(path, data, config, exc.start) from None
@@ -486,7 +486,9 @@ def _decode_head(path: Path, data: bytes, config: SourceConfig) -> str:
 
 def _csv_header(path: Path, text: str, config: SourceConfig) -> list[str]:
     text = text.removeprefix("\ufeff")
-    reader = csv.reader(io.StringIO(text), delimiter=config.delimiter, quotechar=config.quote_char)
+    reader = csv.reader(
+        io.StringIO(text, newline=""), delimiter=config.delimiter, quotechar=config.quote_char
+    )
     try:
         for _ in range(config.skip_rows):
             next(reader)
@@ -560,7 +562,11 @@ def _position(prefix: str, config: SourceConfig) -> tuple[int, str | None]:
     prefix = prefix.removeprefix("\ufeff")
     with _csv_fields_up_to(len(prefix)):
         rows = list(
-            csv.reader(io.StringIO(prefix), delimiter=config.delimiter, quotechar=config.quote_char)
+            csv.reader(
+                io.StringIO(prefix, newline=""),
+                delimiter=config.delimiter,
+                quotechar=config.quote_char,
+            )
         )
     if not rows:
         return config.skip_rows + 1, None
@@ -607,7 +613,7 @@ def _locate_csv_error(
 
 def _first_bad_row(path: Path, text: str, config: SourceConfig) -> ExportError:
     reader = csv.reader(
-        io.StringIO(text),
+        io.StringIO(text, newline=""),
         delimiter=config.delimiter,
         quotechar=config.quote_char,
         strict=True,
