@@ -476,8 +476,8 @@ def test_uk_dates_are_day_first() -> None:
 
 # --- flags and enumerations ---------------------------------------------------------------
 
-YES = ("y", "yes", "true", "t", "1")
-NO = ("n", "no", "false", "f", "0")
+YES = ("y", "yes", "true", "1")
+NO = ("n", "no", "false", "0")
 RELATIONSHIP = ("customer", "supplier", "third_party", "prospect", "enquirer", "other")
 
 

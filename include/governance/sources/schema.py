@@ -123,9 +123,10 @@ ROW_COLUMN = "source_row"
 INVALID_PREFIX = "invalid__"
 """`invalid__<field>` is True where the export held a value that did not parse."""
 
-# Y/N flags arrive as yes/no, true/false, 1/0 in any case; blank means N.
-FLAG_TRUE: frozenset[str] = frozenset({"y", "yes", "true", "t", "1"})
-FLAG_FALSE: frozenset[str] = frozenset({"n", "no", "false", "f", "0"})
+# Y/N flags arrive as yes/no, true/false, 1/0 in any case; blank means N. Nothing else
+# (`t`, `f`, `x`, ...) is read as one: a doubtful flag is invalid, never guessed.
+FLAG_TRUE: frozenset[str] = frozenset({"y", "yes", "true", "1"})
+FLAG_FALSE: frozenset[str] = frozenset({"n", "no", "false", "0"})
 
 
 def schema(source: str) -> tuple[Field, ...]:
