@@ -5,6 +5,8 @@ errors that never quote a cell."""
 from __future__ import annotations
 
 import datetime as dt
+import re
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -377,7 +379,51 @@ def test_a_formula_never_calculated_refuses_the_export(tmp_path: Path) -> None:
     book = write_xlsx(tmp_path / "crm.xlsx", {"Contacts": [HEADER, *rows]})
     error = error_of(book, default_config("crm"))
     assert (error.row, error.column) == (2, "legal_hold")
-    assert "no calculated value" in error.problem
+    assert "recalculated on opening" in error.problem  # openpyxl asks for it
+    # Without that request, a formula with no stored value is refused all the same; with
+    # it, a stored placeholder (XlsxWriter writes 0, a valid N) is no value either.
+    for calc, value in (("", "<v></v>"), (' fullCalcOnLoad="1"', "<v>0</v>")):
+        patched = _rewrite(
+            book,
+            {
+                "xl/workbook.xml": lambda x, c=calc: re.sub(
+                    rb"<calcPr[^>]*/>", b'<calcPr calcId="1"' + c.encode() + b"/>", x
+                ),
+                "xl/worksheets/sheet1.xml": lambda x, v=value: re.sub(
+                    rb"(<f>[^<]*</f>)(<v\s*/>|<v></v>)?", rb"\1" + v.encode(), x
+                ),
+            },
+        )
+        error = error_of(patched, default_config("crm"))
+        assert (error.row, error.column) == (2, "legal_hold")
+        assert "formula" in error.problem
+
+
+def _rewrite(book: Path, parts: dict[str, Any]) -> Path:
+    """A copy of `book` with some of its XML parts changed."""
+    out = book.with_name(f"patched-{book.name}")
+    with zipfile.ZipFile(book) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            zout.writestr(item, parts[item.filename](data) if item.filename in parts else data)
+    return out
+
+
+def test_error_cells_are_found_in_prefixed_xml(tmp_path: Path) -> None:
+    """Some writers (the .NET OpenXML SDK) prefix every element (`<x:c>`): the error cell
+    is found all the same."""
+    rows = [typed_row(record_id="A", legal_hold="#N/A"), typed_row(record_id="B")]
+    book = write_xlsx(tmp_path / "crm.xlsx", {"Contacts": [HEADER, *rows]})
+
+    def prefixed(xml: bytes) -> bytes:
+        text = xml.decode().replace("<worksheet xmlns=", "<x:worksheet xmlns:x=")
+        text = text.replace("</worksheet>", "</x:worksheet>")
+        return re.sub(r"<(/?)(?!x:)(\w+)", r"<\1x:\2", text).encode()
+
+    patched = _rewrite(book, {"xl/worksheets/sheet1.xml": prefixed})
+    assert b"<x:c " in zipfile.ZipFile(patched).read("xl/worksheets/sheet1.xml")
+    frame = read_export(patched, default_config("crm")).frame
+    assert list(frame["invalid__legal_hold"]) == [True, False]
 
 
 def test_merged_cells_refuse_the_export(tmp_path: Path) -> None:

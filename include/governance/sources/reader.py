@@ -724,12 +724,14 @@ def read_raw_xlsx(path: Path, data: bytes, config: SourceConfig) -> RawExport:
     )
 
 
-_SHEET_RE = re.compile(rb"<(?:\w+:)?sheet\b[^>]*?\br:id=\"([^\"]+)\"")
-_REL_RE = re.compile(rb"<Relationship\b[^>]*>")
-_ATTR_RE = re.compile(rb'\b(Id|Target|r|t)="([^"]*)"')
-_VALUE_RE = re.compile(rb"<v>([^<]*)</v>")
-_COMPUTED_RE = re.compile(rb'<f[\s>/]|\bt="e"')
+_COMPUTED_RE = re.compile(rb"""<(?:[\w.-]+:)?f[\s>/]|\st\s*=\s*["']e["']""")
+"""A formula or an error cell somewhere in a sheet's XML (only then is it parsed)."""
 _CELL_REF_RE = re.compile(r"([A-Z]+)(\d+)")
+_RELATIONSHIP_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
 
 
 def _computed_cells(
@@ -737,49 +739,67 @@ def _computed_cells(
 ) -> dict[tuple[int, int], str]:
     """Cells holding a spreadsheet error (`#N/A`, `#REF!`, ...), by 0-based (row, column),
     with the error's text: calamine reads them blank, and a blank flag is an N. A formula
-    whose value was never calculated (a file written by a program and never saved by a
-    spreadsheet) has no value to read at all: the export is refused."""
+    has no value to read when none was stored, or when the workbook asks to be recalculated
+    on opening (`fullCalcOnLoad`: programs write placeholders, such as 0, for the values):
+    the export is then refused."""
     import zipfile
+    from xml.etree import ElementTree
 
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            ids = _SHEET_RE.findall(zf.read("xl/workbook.xml"))
-            targets = {}
-            for rel in _REL_RE.findall(zf.read("xl/_rels/workbook.xml.rels")):
-                attrs = dict(_ATTR_RE.findall(rel))
-                targets[attrs.get(b"Id")] = attrs.get(b"Target", b"").decode()
-            target = targets[ids[index]]
+            workbook = ElementTree.fromstring(zf.read("xl/workbook.xml"))
+            rels = ElementTree.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
+            targets = {
+                e.get("Id"): e.get("Target", "")
+                for e in rels.iter()
+                if _local(e.tag) == "Relationship"
+            }
+            sheets = [e.get(_RELATIONSHIP_ID) for e in workbook.iter() if _local(e.tag) == "sheet"]
+            target = targets[sheets[index]]
             xml = zf.read(target.lstrip("/") if target.startswith("/") else f"xl/{target}")
-    except (KeyError, IndexError, zipfile.BadZipFile, OSError):
+    except (KeyError, IndexError, TypeError, zipfile.BadZipFile, ElementTree.ParseError, OSError):
         return {}  # a layout this does not know: calamine's reading stands
+    if _COMPUTED_RE.search(xml) is None:
+        return {}
+    recalculated = any(
+        _local(e.tag) == "calcPr" and e.get("fullCalcOnLoad") in ("1", "true")
+        for e in workbook.iter()
+    )
     found: dict[tuple[int, int], str] = {}
-    end = 0
-    for hit in _COMPUTED_RE.finditer(xml):
-        if hit.start() < end:
-            continue  # another mark of the cell just looked at
-        begin = xml.rfind(b"<c ", 0, hit.start())
-        end = xml.find(b"</c>", hit.start())
-        if begin < 0 or end < 0:
-            return found
-        attrs = dict(_ATTR_RE.findall(xml[begin : xml.find(b">", begin) + 1]))
-        value = _VALUE_RE.search(xml, begin, end)
-        ref = _CELL_REF_RE.fullmatch(attrs.get(b"r", b"").decode())
-        where = _cell_position(ref) if ref else None
-        if attrs.get(b"t") == b"e":
-            if where is None:
-                raise ExportError(path, "holds spreadsheet errors in cells without a reference")
-            found[where] = value.group(1).decode() if value else "#N/A"
-        elif attrs.get(b"t") != b"str" and not (value and value.group(1)):
-            column = None
-            if where and len(cells) > config.skip_rows and where[1] < len(cells[config.skip_rows]):
-                column = _cell_text(cells[config.skip_rows][where[1]]).strip() or None
+    row, col = -1, -1
+    for event, elem in ElementTree.iterparse(io.BytesIO(xml), events=("start", "end")):
+        tag = _local(elem.tag)
+        if event == "start":
+            if tag == "row":
+                r = elem.get("r")
+                row, col = (int(r) - 1 if r and r.isdigit() else row + 1), -1
+            continue
+        if tag == "row":
+            elem.clear()
+        if tag != "c":
+            continue
+        ref = _CELL_REF_RE.fullmatch(elem.get("r") or "")
+        row, col = _cell_position(ref) if ref else (row, col + 1)
+        kinds = {_local(child.tag): child.text or "" for child in elem}
+        if "f" in kinds and (recalculated or (elem.get("t") != "str" and not kinds.get("v"))):
+            header = cells[config.skip_rows] if len(cells) > config.skip_rows else []
+            name = _cell_text(header[col]).strip() if 0 <= col < len(header) else ""
+            why = (
+                "the workbook asks for its formulas to be recalculated on opening, so the "
+                "values stored in it cannot be trusted (it was written by a program)"
+                if recalculated
+                else "a formula cell has no calculated value (the file was written by a "
+                "program and never saved by a spreadsheet)"
+            )
             raise ExportError(
                 path,
-                "a formula cell has no calculated value (the file was written by a program "
-                "and never saved by a spreadsheet): open and save it in one, or export CSV",
-                row=where[0] + 1 if where else None,
-                column=column,
+                f"{why}: open and save it in a spreadsheet, or export CSV",
+                row=row + 1,
+                column=name or None,
             )
+        if elem.get("t") == "e":
+            found[(row, col)] = kinds.get("v") or "#N/A"
+        elem.clear()
     return found
 
 
