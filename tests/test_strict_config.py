@@ -66,6 +66,10 @@ def test_every_shipped_config_loads() -> None:
             ": sheet: Input should be text or an integer, not a list",
         ),
         (
+            "source: crm\nsheet: -1\n",
+            ": sheet: a sheet index counts from 0 (the first sheet); or name the sheet",
+        ),
+        (
             "source: crm\ndelimiter: 1\n",
             ": delimiter: Input should be a valid string, not an integer",
         ),

@@ -228,6 +228,20 @@ def test_report_footer_rows_are_removed(tmp_path: Path) -> None:
     assert export.invalid_counts == {}
 
 
+def test_a_merged_footer_or_title_is_no_merged_data(tmp_path: Path) -> None:
+    """Only the header and the records are refused for merged cells: a report's title
+    above (skipped) or footer below may be merged."""
+    rows = [["Contacts report"], HEADER, typed_row(record_id="A"), ["Grand Totals"]]
+    path = write_xlsx(tmp_path / "crm.xlsx", {"Report": rows})
+    book = openpyxl.load_workbook(path)
+    book["Report"].merge_cells("A1:D1")
+    book["Report"].merge_cells("A4:D4")
+    book.save(path)
+    export = read_export(path, cfg(skip_rows=1, footer=r"^Grand Totals"))
+    assert list(export.frame["record_id"]) == ["A"]
+    assert list(export.frame["source_row"]) == [3]
+
+
 def test_footer_that_does_not_occur_changes_nothing(tmp_path: Path) -> None:
     path = write_xlsx(
         tmp_path / "crm.xlsx", {"S": [HEADER, typed_row(record_id="A"), typed_row(record_id="B")]}

@@ -89,6 +89,13 @@ class SourceConfig(BaseModel):
             raise ValueError("must be exactly one character")
         return value
 
+    @field_validator("sheet")
+    @classmethod
+    def _sheet_from_zero(cls, value: str | int) -> str | int:
+        if isinstance(value, int) and value < 0:
+            raise ValueError("a sheet index counts from 0 (the first sheet); or name the sheet")
+        return value
+
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, value: str) -> str:

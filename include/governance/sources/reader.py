@@ -174,12 +174,13 @@ def read_raw_csv(path: Path, data: bytes, config: SourceConfig) -> RawExport:
         raise ExportError(path, _binary_reason(data))
     data = _strip_footer(data, config)
     text_head = _decode_head(path, data, config)
-    header = _csv_header(path, text_head, config)
+    header, header_lines = _csv_header(path, text_head, config)
     _check_header(path, header, config.skip_rows + 1)
     # A complete export ends with a line break; one that does not may have been cut off
     # (copied or read while still being written), and its last record could be partial.
     cut_off = config.require_final_line_break and not data.endswith((b"\n", b"\r"))
-    read, convert = _read_options(config, len(header)), _convert_options(len(header))
+    read = _read_options(config, len(header), header_lines)
+    convert = _convert_options(len(header))
     try:
         table, handler = _parse_csv(data, config, read, convert)
     except (pa.ArrowInvalid, UnicodeError) as exc:
@@ -204,7 +205,13 @@ def read_raw_csv(path: Path, data: bytes, config: SourceConfig) -> RawExport:
     return RawExport(header=header, table=table, first_row=first_row, row_numbers=numbers)
 
 
-_BLANK_LINE = re.compile(rb"\n\r?\n|\r\r")
+_EMPTY_LINES = (re.compile(rb"\n[\n\r]"), re.compile(rb"\r\r"))
+"""Two line ends in a row, however spelled (LF, CRLF, CR), contain one of these. (Two
+literal searches: one pattern with alternatives scans ten times slower.)"""
+
+
+def _has_empty_line(data: bytes) -> bool:
+    return any(pattern.search(data) is not None for pattern in _EMPTY_LINES)
 
 
 def _numbers_around_blank_lines(
@@ -213,7 +220,7 @@ def _numbers_around_blank_lines(
     """pyarrow leaves blank lines out; the rows after one keep their own number (as a
     spreadsheet shows them), found by counting records again, but only in a file that has
     an empty line at all (outside quotes or in, which the count tells apart)."""
-    if _BLANK_LINE.search(data) is None:
+    if not _has_empty_line(data):
         return None
     text = data.decode(config.encoding).removeprefix("\ufeff")
     numbers: list[int] = []
@@ -254,13 +261,13 @@ def _parse_csv(
         return table, handler
 
 
-def _read_options(config: SourceConfig, columns: int) -> pacsv.ReadOptions:
+def _read_options(config: SourceConfig, columns: int, header_lines: int) -> pacsv.ReadOptions:
     """pyarrow skips the header row (read by `_csv_header`) and names the columns by
     position, so that `_convert_options` reaches every one of them whatever its header
     spelling (a name with a stray space once escaped it, and pyarrow then guessed types:
     `N/A` became blank and `00123` the number 123)."""
     return pacsv.ReadOptions(
-        skip_rows=config.skip_rows + 1,
+        skip_rows=header_lines,  # lines, to pyarrow: not records
         column_names=_positional_names(columns),
         # pyarrow reads UTF-8 natively only when told "utf8"; any other spelling goes
         # through a (much slower) Python transcoder.
@@ -314,12 +321,14 @@ class StreamedCsv:
     path: Path
     config: SourceConfig
     header: list[str]
+    header_lines: int
+    """Lines up to and including the header (what pyarrow skips)."""
     first_row: int
     sha256: str
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         handler = _InvalidRows()
-        read = _read_options(self.config, len(self.header))
+        read = _read_options(self.config, len(self.header), self.header_lines)
         read.block_size = _STREAM_BLOCK
         rows = 0
         try:
@@ -364,7 +373,7 @@ def open_large_csv(
         while chunk:
             digest.update(chunk)
             quotes += chunk.count(quote)
-            blank = blank or _BLANK_LINE.search(last + chunk) is not None
+            blank = blank or _has_empty_line(last + chunk)
             last = chunk[-2:] if len(chunk) >= 2 else last[-1:] + chunk
             chunk = fh.read(1 << 24)
     plain = not head.startswith((_ZIP_MAGIC, _OLE_MAGIC)) and b"\x00" not in head[:65536]
@@ -378,11 +387,11 @@ def open_large_csv(
     # The header from the first megabyte, cut at a line break (never inside a character).
     text = head[: head.rfind(b"\n") + 1]
     try:
-        header = _csv_header(path, text.decode(config.encoding), config)
+        header, lines = _csv_header(path, text.decode(config.encoding), config)
         _check_header(path, header, config.skip_rows + 1)
     except (ExportError, UnicodeDecodeError):
         return None
-    return StreamedCsv(path, config, header, config.skip_rows + 2, digest.hexdigest())
+    return StreamedCsv(path, config, header, lines, config.skip_rows + 2, digest.hexdigest())
 
 
 class _InvalidRows:
@@ -443,16 +452,19 @@ def _strip_footer(data: bytes, config: SourceConfig) -> bytes:
         config.footer.encode(config.encoding) if _is_ascii_compatible(config.encoding) else b"(?!)",
         re.MULTILINE,
     )
-    start = max(0, len(data) - _FOOTER_WINDOW)
-    line_start = data.find(b"\n", start) + 1 if start else 0
-    match = pattern.search(data, line_start)
+    # Lines end in LF or CRLF, or in a lone CR (classic Mac): then looked at as LF, the
+    # same length, so every offset stays the file's.
+    lines = data if b"\n" in data else data.replace(b"\r", b"\n")
+    start = max(0, len(lines) - _FOOTER_WINDOW)
+    line_start = lines.find(b"\n", start) + 1 if start else 0
+    match = pattern.search(lines, line_start)
     if match is None:
         return data
-    cut = data.rfind(b"\n", 0, match.start()) + 1
+    cut = lines.rfind(b"\n", 0, match.start()) + 1
     # Reports often leave blank or empty-quoted lines between the rows and the footer.
     while cut > 0:
-        prev = data.rfind(b"\n", 0, cut - 1) + 1
-        if data[prev:cut].strip(b' \t\r\n",;') != b"":
+        prev = lines.rfind(b"\n", 0, cut - 1) + 1
+        if lines[prev:cut].strip(b' \t\r\n",;') != b"":
             break
         cut = prev
     return data[:cut]
@@ -484,7 +496,9 @@ def _decode_head(path: Path, data: bytes, config: SourceConfig) -> str:
         raise _encoding_error(path, data, config, exc.start) from None
 
 
-def _csv_header(path: Path, text: str, config: SourceConfig) -> list[str]:
+def _csv_header(path: Path, text: str, config: SourceConfig) -> tuple[list[str], int]:
+    """The header's names (trimmed), and the number of lines up to and including the
+    header: a quoted cell of a skipped line or of the header may span several."""
     text = text.removeprefix("\ufeff")
     reader = csv.reader(
         io.StringIO(text, newline=""), delimiter=config.delimiter, quotechar=config.quote_char
@@ -511,7 +525,7 @@ def _csv_header(path: Path, text: str, config: SourceConfig) -> list[str]:
                     f"`delimiter: {spelling}` in the source config",
                     row=config.skip_rows + 1,
                 )
-    return header
+    return header, reader.line_num
 
 
 def _check_header(path: Path, header: list[str], row: int) -> None:
@@ -689,7 +703,6 @@ def read_raw_xlsx(path: Path, data: bytes, config: SourceConfig) -> RawExport:
         raise ExportError(path, "header row is blank", row=config.skip_rows + 1)
     _check_header(path, header, config.skip_rows + 1)
     _refuse_split_export(path, book, index, header, config)
-    _refuse_merged_cells(path, sheet.merged_cell_ranges, header, config)
     for (at, col), error in errors.items():
         # As the spreadsheet's own CSV export writes it: a value no field accepts.
         if at >= config.skip_rows:
@@ -709,6 +722,8 @@ def read_raw_xlsx(path: Path, data: bytes, config: SourceConfig) -> RawExport:
         numbers.append(first_row + k)
     if not numbers:
         raise ExportError(path, "has a header but no data rows")
+    # From the header row to the last record (a title above, a footer below may be merged).
+    _refuse_merged_cells(path, sheet.merged_cell_ranges, header, config.skip_rows, numbers[-1])
     # Duplicate or blank header names still need distinct field names in the table.
     names = [name or f"__blank_{i}" for i, name in enumerate(header)]
     table = pa.table(
@@ -811,12 +826,13 @@ def _cell_position(ref: re.Match[str]) -> tuple[int, int]:
 
 
 def _refuse_merged_cells(
-    path: Path, merged: list[Any], header: list[str], config: SourceConfig
+    path: Path, merged: list[Any], header: list[str], first: int, last_row: int
 ) -> None:
     """Merged cells hold their value in the first cell only: the others would read as
-    blank (a merged `Y` of legal hold over three rows would hold one record of three)."""
+    blank (a merged `Y` of legal hold over three rows would hold one record of three).
+    Rows `first` (0-based, the header) to `last_row` (a row number) are checked."""
     for (top, left), (bottom, _right) in sorted(merged or []):
-        if bottom >= config.skip_rows:
+        if bottom >= first and top < last_row:
             column = header[left] if left < len(header) else None
             raise ExportError(
                 path,
