@@ -380,3 +380,24 @@ def test_an_e_mail_id_is_written_nowhere(tmp_path: Path) -> None:
         assert "jane.doe@example.org" not in set(table["source_record_id"].dropna())
     held = ev.quarantine[ev.quarantine["source_row"] == 2]
     assert len(held) >= 1 and held["source_record_id"].isna().all()
+
+
+def test_ids_that_are_spreadsheet_errors_are_quarantined_and_gx_agrees(tmp_path: Path) -> None:
+    """A failed lookup leaves `#N/A` where the id was: the record it stood for is unknown,
+    so nothing about it is decided. Ids that merely start with `#` are ids."""
+    ids = ["#N/A", "C1", "#REF!", "#12", "N/A", "#NAME?", "#n/a"]
+    rows = complete_rows("crm", [{"record_id": v} for v in ids])
+    path = tmp_path / "crm.csv"
+    path.write_text(csv_text(rows, default_header("crm")))
+    frame = read_export(path, default_config("crm")).frame
+    ev = evaluate(frame, "crm", load_policy().policy, AS_OF)
+    cause = next(c for c in ev.causes if c.check == "id-not-error")
+    engine_rows = set(frame["source_row"][cause.mask])
+    assert engine_rows == {2, 4, 7}
+    held = ev.decisions[ev.decisions["source_row"].isin(engine_rows)]
+    assert set(held["decision"]) == {"quarantine"}
+    report = validate_export(ev, frame, load_quality_config(), detail=True)
+    result = next(r for r in report.results if r.id == "not_matching:record_id spreadsheet-error")
+    assert result.description == "record_id is not a spreadsheet error value"
+    assert set(result.unexpected_rows or []) == engine_rows
+    assert result.agrees

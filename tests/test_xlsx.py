@@ -460,3 +460,17 @@ def test_blank_rows_are_no_records_and_shift_no_row_numbers(tmp_path: Path) -> N
     frame = read_export(book, default_config("crm")).frame
     assert list(frame["record_id"]) == ["A", "B"]
     assert list(frame["source_row"]) == [2, 4]
+
+
+def test_an_id_that_is_an_error_cell_quarantines_its_record(tmp_path: Path) -> None:
+    from governance.policy.engine import evaluate
+    from governance.policy.model import load_policy
+
+    rows = [typed_row(record_id="#N/A"), typed_row(record_id="B")]
+    book = write_xlsx(tmp_path / "crm.xlsx", {"Contacts": [HEADER, *rows]})
+    assert openpyxl.load_workbook(book)["Contacts"]["A2"].data_type == "e"
+    frame = read_export(book, default_config("crm")).frame
+    ev = evaluate(frame, "crm", load_policy().policy, dt.date(2026, 11, 30))
+    first = ev.decisions[ev.decisions["source_row"] == 2]
+    assert list(first["decision"]) == ["quarantine"]
+    assert "spreadsheet error" in first["reason"].iloc[0]

@@ -120,6 +120,12 @@ class _Causes:
 
 EMAIL_ID_PATTERN = EMAIL_PATTERN
 """An id that is an e-mail address: the pattern the e-mail field is checked with."""
+ERROR_ID_PATTERN = (
+    r"^#(?:N/A|NULL!|DIV/0!|VALUE!|REF!|NAME\?|NUM!|GETTING_DATA|SPILL!|CALC!|FIELD!"
+    r"|BLOCKED!|CONNECT!|BUSY!|UNKNOWN!)$"
+)
+"""An id that is a spreadsheet's error value (a failed lookup, as an XLSX error cell or
+its CSV export writes it): the record it stood for is unknown."""
 
 
 def _matches(values: pa.Array | pa.ChunkedArray, pattern: str) -> Mask:
@@ -191,6 +197,14 @@ def evaluate(
         email_id,
         id_name,
         f"{id_name} looks like an e-mail address (ids must not be personal data)",
+    )
+    causes.add(
+        "id-not-error",
+        Test("not_matching", id_name, pattern=ERROR_ID_PATTERN),
+        None,
+        _matches(ids, ERROR_ID_PATTERN) & ~blank_id,
+        id_name,
+        f"{id_name} is a spreadsheet error value (such as #N/A), not an id",
     )
     for f in fields.values():
         if f.kind is Kind.ENUM:

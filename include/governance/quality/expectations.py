@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from governance.outputs.safe_cells import FORMULA_PATTERN
-from governance.policy.engine import EMAIL_ID_PATTERN, Evaluation, Test
+from governance.policy.engine import EMAIL_ID_PATTERN, ERROR_ID_PATTERN, Evaluation, Test
 from governance.quality.config import QualityConfig
 from governance.sources.schema import INVALID_PREFIX, ROW_COLUMN, Kind, field_map
 
@@ -43,8 +43,13 @@ _KIND_TEXT = {
 _PATTERN_TEXT = {
     FORMULA_PATTERN: "does not look like a spreadsheet formula",
     EMAIL_ID_PATTERN: "is not an e-mail address",
+    ERROR_ID_PATTERN: "is not a spreadsheet error value",
 }
-_PATTERN_NAME = {FORMULA_PATTERN: "formula", EMAIL_ID_PATTERN: "e-mail"}
+_PATTERN_NAME = {
+    FORMULA_PATTERN: "formula",
+    EMAIL_ID_PATTERN: "e-mail",
+    ERROR_ID_PATTERN: "spreadsheet-error",
+}
 """How a known pattern of a `not_matching` test is described to people."""
 
 
