@@ -474,3 +474,24 @@ def test_an_id_that_is_an_error_cell_quarantines_its_record(tmp_path: Path) -> N
     first = ev.decisions[ev.decisions["source_row"] == 2]
     assert list(first["decision"]) == ["quarantine"]
     assert "spreadsheet error" in first["reason"].iloc[0]
+
+
+def test_a_formula_saved_by_a_spreadsheet_reads_as_its_value(tmp_path: Path) -> None:
+    """A spreadsheet stores each formula's value: that value is read (here a `Y`)."""
+    rows = [typed_row(record_id="A", legal_hold='=IF(1=1,"Y","N")'), typed_row(record_id="B")]
+    book = write_xlsx(tmp_path / "crm.xlsx", {"Contacts": [HEADER, *rows]})
+    saved = _rewrite(
+        book,
+        {
+            "xl/workbook.xml": lambda x: re.sub(rb"<calcPr[^>]*/>", b'<calcPr calcId="1"/>', x),
+            "xl/worksheets/sheet1.xml": lambda x: re.sub(
+                rb'<c r="S2"([^>]*)><f>([^<]*)</f><v\s*/></c>',
+                rb'<c r="S2"\1 t="str"><f>\2</f><v>Y</v></c>',
+                x,
+            ),
+        },
+    )
+    assert b"<v>Y</v>" in zipfile.ZipFile(saved).read("xl/worksheets/sheet1.xml")
+    frame = read_export(saved, default_config("crm")).frame
+    assert list(frame["legal_hold"]) == [True, False]
+    assert not frame["invalid__legal_hold"].any()
