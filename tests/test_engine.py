@@ -1260,15 +1260,25 @@ def test_changing_a_period_in_the_policy_file_changes_the_decision(
         raw["version"] = "test-12m"
 
     loaded = _modified_policy(tmp_path, twelve_months)
-    rows = [{"recruitment_status": "rejected", "recruitment_concluded_date": "2024-07-15"}]
+    rows = [
+        {"recruitment_status": "rejected", "recruitment_concluded_date": "2024-07-15"},
+        {"role": "referee", "related_person_id": "R1"},
+    ]
 
-    shipped = only(decide("recruitment", rows, AS_OF), "R1")
-    assert (shipped["decision"], shipped["due_date"]) == ("delete", D("2025-01-15"))
+    shipped = decide("recruitment", rows, AS_OF)
+    for rid in ("R1", "R2"):
+        row = only(shipped, rid)
+        assert (row["decision"], row["due_date"]) == ("delete", D("2025-01-15"))
 
-    changed = only(decide("recruitment", rows, AS_OF, loaded.policy), "R1")
-    assert changed["rule_id"] == "CANDIDATE-6M"
-    assert (changed["decision"], changed["due_date"]) == ("retain", D("2025-07-15"))
-    assert "12 months" in changed["reason"]
+    changed = decide("recruitment", rows, AS_OF, loaded.policy)
+    candidate = only(changed, "R1")
+    assert candidate["rule_id"] == "CANDIDATE-6M"
+    assert (candidate["decision"], candidate["due_date"]) == ("retain", D("2025-07-15"))
+    assert "12 months" in candidate["reason"]
+    # The referee goes with the candidate's file (`same_as`), never before it.
+    referee = only(changed, "R2")
+    assert (referee["rule_id"], referee["decision"]) == ("REFEREE-WITH-FILE", "retain")
+    assert referee["due_date"] == D("2025-07-15")
 
     shipped_sha = shipped_policy().sha256
     assert shipped_sha == hashlib.sha256(DEFAULT_POLICY.read_bytes()).hexdigest()

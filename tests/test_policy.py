@@ -73,6 +73,26 @@ CASES = {
         lambda d: d["rules"].append(dict(rule(d, "ENQUIRY-3M"))),
         "rule id(s) used twice: ENQUIRY-3M",
     ),
+    "same_as naming an unknown rule": (
+        lambda d: rule(d, "REFEREE-WITH-FILE").update(period={"same_as": "CANDIDATE-9M"}),
+        "rule REFEREE-WITH-FILE: period.same_as 'CANDIDATE-9M' must name a rule of source",
+    ),
+    "same_as and a period at once": (
+        lambda d: rule(d, "REFEREE-WITH-FILE").update(
+            period={"same_as": "CANDIDATE-6M", "months": 6}
+        ),
+        "give either years/months/days or same_as, not both",
+    ),
+    "same_as naming a rule that follows another": (
+        lambda d: d["rules"].append(
+            {
+                **rule(d, "REFEREE-WITH-FILE"),
+                "id": "REFEREE-COPY",
+                "period": {"same_as": "REFEREE-WITH-FILE"},
+            }
+        ),
+        "names a rule whose period is itself another's",
+    ),
     "misspelt key": (
         lambda d: rule(d, "ENQUIRY-3M").update(perod={"months": 3}),
         "perod: Extra inputs are not permitted",

@@ -50,6 +50,15 @@ class Period(_Strict):
     years: int = Field(default=0, ge=0)
     months: int = Field(default=0, ge=0)
     days: int = Field(default=0, ge=0)
+    same_as: str | None = None
+    """Another rule's id: this rule's period is that rule's, whatever it is set to (a
+    referee's file goes with the candidate's: change one period and both follow)."""
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Period:
+        if self.same_as is not None and (self.years or self.months or self.days):
+            raise ValueError("give either years/months/days or same_as, not both")
+        return self
 
     def describe(self) -> str:
         parts = [
@@ -206,6 +215,23 @@ class Policy(_Strict):
                 _check_conditions(where, "allowed", {check.field: check.allowed}, check.source)
             else:
                 _check_field(where, "field", check.field, check.source)
+        for rule in self.rules:
+            target = rule.period.same_as
+            if target is None:
+                continue
+            if target not in seen or seen[target].source != rule.source:
+                raise ValueError(
+                    f"rule {rule.id}: period.same_as {target!r} must name a rule of source "
+                    f"{rule.source!r}"
+                )
+            if seen[target].period.same_as is not None:
+                raise ValueError(
+                    f"rule {rule.id}: period.same_as {target!r} names a rule whose period is "
+                    "itself another's; name the rule that sets it"
+                )
+            # The period itself, so that everything reading it sees the numbers.
+            period = seen[target].period.model_copy(update={"same_as": target})
+            object.__setattr__(rule, "period", period)
         for source in SOURCES:
             if self.legal_hold.field not in field_map(source):
                 raise ValueError(f"legal_hold.field {self.legal_hold.field!r} not in {source}")
