@@ -385,7 +385,7 @@ def test_an_e_mail_id_is_written_nowhere(tmp_path: Path) -> None:
 def test_ids_that_are_spreadsheet_errors_are_quarantined_and_gx_agrees(tmp_path: Path) -> None:
     """A failed lookup leaves `#N/A` where the id was: the record it stood for is unknown,
     so nothing about it is decided. Ids that merely start with `#` are ids."""
-    ids = ["#N/A", "C1", "#REF!", "#12", "N/A", "#NAME?", "#n/a"]
+    ids = ["#N/A", "C1", "#REF!", "#12", "N/A", "#NAME?", "#n/a", "1.23457E+16", "E10", "2E5X"]
     rows = complete_rows("crm", [{"record_id": v} for v in ids])
     path = tmp_path / "crm.csv"
     path.write_text(csv_text(rows, default_header("crm")))
@@ -393,11 +393,13 @@ def test_ids_that_are_spreadsheet_errors_are_quarantined_and_gx_agrees(tmp_path:
     ev = evaluate(frame, "crm", load_policy().policy, AS_OF)
     cause = next(c for c in ev.causes if c.check == "id-not-error")
     engine_rows = set(frame["source_row"][cause.mask])
-    assert engine_rows == {2, 4, 7}
+    assert engine_rows == {2, 4, 7, 9}
     held = ev.decisions[ev.decisions["source_row"].isin(engine_rows)]
     assert set(held["decision"]) == {"quarantine"}
     report = validate_export(ev, frame, load_quality_config(), detail=True)
     result = next(r for r in report.results if r.id == "not_matching:record_id spreadsheet-error")
-    assert result.description == "record_id is not a spreadsheet error value"
+    assert result.description == (
+        "record_id is not a spreadsheet error value or a number in E notation"
+    )
     assert set(result.unexpected_rows or []) == engine_rows
     assert result.agrees

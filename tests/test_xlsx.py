@@ -495,3 +495,22 @@ def test_a_formula_saved_by_a_spreadsheet_reads_as_its_value(tmp_path: Path) -> 
     frame = read_export(saved, default_config("crm")).frame
     assert list(frame["legal_hold"]) == [True, False]
     assert not frame["invalid__legal_hold"].any()
+
+
+def test_numbers_read_as_the_spreadsheet_shows_them(tmp_path: Path) -> None:
+    """An id formatted `00000` is `00123`, not the id 123 of another record; an id too
+    long for a spreadsheet to keep exactly is shown in E notation and held back, never
+    turned into other digits."""
+    from governance.policy.engine import evaluate
+    from governance.policy.model import load_policy
+
+    rows = [typed_row(record_id=123), typed_row(record_id=12345678901234567), typed_row()]
+    book = write_xlsx(tmp_path / "crm.xlsx", {"Contacts": [HEADER, *rows]})
+    workbook = openpyxl.load_workbook(book)
+    workbook["Contacts"]["A2"].number_format = "00000"
+    workbook.save(book)
+    frame = read_export(book, default_config("crm")).frame
+    assert list(frame["record_id"]) == ["00123", "1.23456789012346E+16", "CRM-1"]
+    ev = evaluate(frame, "crm", load_policy().policy, dt.date(2026, 11, 30))
+    second = ev.decisions[ev.decisions["source_row"] == 3]
+    assert list(second["decision"]) == ["quarantine"]

@@ -122,10 +122,11 @@ EMAIL_ID_PATTERN = EMAIL_PATTERN
 """An id that is an e-mail address: the pattern the e-mail field is checked with."""
 ERROR_ID_PATTERN = (
     r"^#(?:N/A|NULL!|DIV/0!|VALUE!|REF!|NAME\?|NUM!|GETTING_DATA|SPILL!|CALC!|FIELD!"
-    r"|BLOCKED!|CONNECT!|BUSY!|UNKNOWN!)$"
+    r"|BLOCKED!|CONNECT!|BUSY!|UNKNOWN!)$|^[+-]?[0-9](?:\.[0-9]+)?E[+-]?[0-9]+$"
 )
-"""An id that is a spreadsheet's error value (a failed lookup, as an XLSX error cell or
-its CSV export writes it): the record it stood for is unknown."""
+"""An id a spreadsheet mangled: its error value (a failed lookup, as an XLSX error cell or
+its CSV export writes it), or a long number shown in E notation (1.23457E+16): the record
+it stood for is unknown."""
 
 
 def _matches(values: pa.Array | pa.ChunkedArray, pattern: str) -> Mask:
@@ -204,7 +205,8 @@ def evaluate(
         None,
         _matches(ids, ERROR_ID_PATTERN) & ~blank_id,
         id_name,
-        f"{id_name} is a spreadsheet error value (such as #N/A), not an id",
+        f"{id_name} is a spreadsheet error value or a number in E notation (such as #N/A "
+        "or 1.23457E+16), not an id",
     )
     for f in fields.values():
         if f.kind is Kind.ENUM:

@@ -43,7 +43,7 @@ _KIND_TEXT = {
 _PATTERN_TEXT = {
     FORMULA_PATTERN: "does not look like a spreadsheet formula",
     EMAIL_ID_PATTERN: "is not an e-mail address",
-    ERROR_ID_PATTERN: "is not a spreadsheet error value",
+    ERROR_ID_PATTERN: "is not a spreadsheet error value or a number in E notation",
 }
 _PATTERN_NAME = {
     FORMULA_PATTERN: "formula",

@@ -694,7 +694,7 @@ def read_raw_xlsx(path: Path, data: bytes, config: SourceConfig) -> RawExport:
         cells: list[list[Any]] = sheet.to_python(skip_empty_area=False)
     except (CalamineError, IndexError, ValueError) as exc:
         raise ExportError(path, f"cannot be read as XLSX ({exc.__class__.__name__})") from None
-    errors = _computed_cells(path, data, index, cells, config)
+    overrides = _cell_overrides(path, data, index, cells, config)
     cells = cells[config.skip_rows :]
     if not cells:
         raise ExportError(path, "has no header row")
@@ -703,10 +703,9 @@ def read_raw_xlsx(path: Path, data: bytes, config: SourceConfig) -> RawExport:
         raise ExportError(path, "header row is blank", row=config.skip_rows + 1)
     _check_header(path, header, config.skip_rows + 1)
     _refuse_split_export(path, book, index, header, config)
-    for (at, col), error in errors.items():
-        # As the spreadsheet's own CSV export writes it: a value no field accepts.
+    for (at, col), shown in overrides.items():
         if at >= config.skip_rows:
-            cells[at - config.skip_rows][col] = error
+            cells[at - config.skip_rows][col] = shown
     body = _drop_xlsx_footer(cells[1:], config)
     width = len(header)
     columns: list[list[str]] = [[] for _ in range(width)]
@@ -773,14 +772,16 @@ def _local(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
-def _computed_cells(
+def _cell_overrides(
     path: Path, data: bytes, index: int, cells: list[list[Any]], config: SourceConfig
 ) -> dict[tuple[int, int], str]:
-    """Cells holding a spreadsheet error (`#N/A`, `#REF!`, ...), by 0-based (row, column),
-    with the error's text: calamine reads them blank, and a blank flag is an N. A formula
-    has no value to read when none was stored, or when the workbook asks to be recalculated
-    on opening (`fullCalcOnLoad`: programs write placeholders, such as 0, for the values):
-    the export is then refused."""
+    """The text of cells calamine does not read as the spreadsheet shows them, by 0-based
+    (row, column): an error cell (`#N/A`, `#REF!`) reads blank, and a blank flag is an N;
+    a number formatted with leading zeros (`00000`: 123 shown as `00123`) reads as 123, an
+    id of another record. Each gets the text the sheet's CSV export writes. A formula has
+    no value to read when none was stored, or when the workbook asks to be recalculated on
+    opening (`fullCalcOnLoad`: programs store placeholders, such as 0): the export is then
+    refused. Only the cells concerned are parsed, and only when a sheet has any."""
     import zipfile
     from xml.etree import ElementTree
 
@@ -798,7 +799,8 @@ def _computed_cells(
     except (KeyError, IndexError, TypeError, zipfile.BadZipFile, ElementTree.ParseError, OSError):
         return {}  # a layout this does not know: calamine's reading stands
     with zf:
-        if not _mentions_computed(zf, part):
+        padded = _padded_styles(zf)
+        if not padded and not _mentions_computed(zf, part):
             return {}
         recalculated = any(
             _local(e.tag) == "calcPr" and e.get("fullCalcOnLoad") in ("1", "true")
@@ -806,10 +808,34 @@ def _computed_cells(
         )
         xml = zf.read(part)
     try:
-        return _scan_computed(path, xml, recalculated, cells, config)
+        found = _scan_computed(path, xml, recalculated, cells, config)
+        found.update(_scan_padded(path, xml, padded, cells))
     except ElementTree.ParseError:
         problem = "cannot be read as XLSX (a cell that is not well-formed XML)"
         raise ExportError(path, problem) from None
+    return found
+
+
+def _padded_styles(zf: Any) -> dict[str, int]:
+    """Cell styles (by index, as `s="3"` names them) whose number format pads with zeros
+    (`00000`), and the width they pad to."""
+    from xml.etree import ElementTree
+
+    try:
+        styles = ElementTree.fromstring(zf.read("xl/styles.xml"))
+    except (KeyError, ElementTree.ParseError):
+        return {}
+    widths = {
+        e.get("numFmtId"): len(code)
+        for e in styles.iter()
+        if _local(e.tag) == "numFmt"
+        and re.fullmatch(r"0{2,}", code := (e.get("formatCode") or "").strip('"'))
+    }
+    if not widths:
+        return {}
+    xfs = next((e for e in styles.iter() if _local(e.tag) == "cellXfs"), None)
+    formats = [] if xfs is None else [e for e in xfs if _local(e.tag) == "xf"]
+    return {str(i): widths[f] for i, e in enumerate(formats) if (f := e.get("numFmtId")) in widths}
 
 
 def _mentions_computed(zf: Any, part: str) -> bool:
@@ -824,42 +850,47 @@ def _mentions_computed(zf: Any, part: str) -> bool:
     return False
 
 
+def _cell_at(path: Path, xml: bytes, at: int) -> tuple[Any, int]:
+    """The cell element around offset `at`, parsed alone (its prefixes dropped), and the
+    offset where it ends."""
+    from xml.etree import ElementTree
+
+    # The cell's start tag, `<c ` or `<x:c `, is the nearest one before the mark.
+    window = max(0, at - 4096)
+    plain = xml.rfind(b"<c ", window, at)
+    prefixed = xml.rfind(b":c ", window, at)
+    begin = xml.rfind(b"<", window, prefixed) if prefixed > plain else plain
+    if begin < 0:
+        raise ExportError(path, "cannot be read as XLSX (a cell it cannot delimit)")
+    close = xml.find(b">", begin)
+    if xml[close - 1 : close] == b"/":
+        end = close + 1  # <c .../>: no formula and no value inside
+    else:
+        last = _CELL_END_RE.search(xml, close)
+        if last is None:
+            raise ExportError(path, "cannot be read as XLSX (a cell it cannot delimit)")
+        end = last.end()
+    alone = _PREFIXED_ATTR_RE.sub(b"", _PREFIX_RE.sub(rb"<\1", xml[begin:end]))
+    return ElementTree.fromstring(alone), end
+
+
+def _where(path: Path, cell: Any) -> tuple[int, int]:
+    ref = _CELL_REF_RE.fullmatch(cell.get("r") or "")
+    if ref is None:
+        raise ExportError(path, "cannot be read as XLSX (a cell without its reference)")
+    return _cell_position(ref)
+
+
 def _scan_computed(
     path: Path, xml: bytes, recalculated: bool, cells: list[list[Any]], config: SourceConfig
 ) -> dict[tuple[int, int], str]:
-    """Only the cells holding a formula or an error are parsed (found by pattern, each
-    parsed alone), never the whole sheet: a million cells through an XML parser take
-    minutes."""
-    from xml.etree import ElementTree
-
     found: dict[tuple[int, int], str] = {}
     end = 0
     for at in _computed_marks(xml):
         if at < end:
             continue  # the cell just looked at
-        # The cell's start tag, `<c ` or `<x:c `, is the nearest one before the mark.
-        window = max(0, at - 4096)
-        plain = xml.rfind(b"<c ", window, at)
-        prefixed = xml.rfind(b":c ", window, at)
-        begin = xml.rfind(b"<", window, prefixed) if prefixed > plain else plain
-        if begin < 0:
-            raise ExportError(path, "cannot be read as XLSX (a cell it cannot delimit)")
-        close = xml.find(b">", begin)
-        if xml[close - 1 : close] == b"/":
-            end = close + 1  # <c .../>: no formula and no value inside
-        else:
-            last = _CELL_END_RE.search(xml, close)
-            if last is None:
-                raise ExportError(path, "cannot be read as XLSX (a cell it cannot delimit)")
-            end = last.end()
-        alone = _PREFIXED_ATTR_RE.sub(b"", _PREFIX_RE.sub(rb"<\1", xml[begin:end]))
-        cell = ElementTree.fromstring(alone)
-        ref = _CELL_REF_RE.fullmatch(cell.get("r") or "")
-        if ref is None:
-            raise ExportError(
-                path, "cannot be read as XLSX (a formula or error cell without its reference)"
-            )
-        row, col = _cell_position(ref)
+        cell, end = _cell_at(path, xml, at)
+        row, col = _where(path, cell)
         kinds = {_local(child.tag): child.text or "" for child in cell}
         if "f" in kinds and (recalculated or (cell.get("t") != "str" and not kinds.get("v"))):
             header = cells[config.skip_rows] if len(cells) > config.skip_rows else []
@@ -879,6 +910,24 @@ def _scan_computed(
             )
         if cell.get("t") == "e":
             found[(row, col)] = kinds.get("v") or "#N/A"
+    return found
+
+
+def _scan_padded(
+    path: Path, xml: bytes, padded: dict[str, int], cells: list[list[Any]]
+) -> dict[tuple[int, int], str]:
+    """Whole numbers in a zero-padding style, as the spreadsheet shows them (`00123`)."""
+    found: dict[tuple[int, int], str] = {}
+    for style, width in padded.items():
+        for mark in (f' s="{style}"'.encode(), f" s='{style}'".encode()):
+            for hit in re.finditer(re.escape(mark), xml):
+                cell, _ = _cell_at(path, xml, hit.start())
+                if cell.get("t") not in (None, "n"):
+                    continue  # text, a date, a flag: shown as it is
+                row, col = _where(path, cell)
+                value = cells[row][col] if row < len(cells) and col < len(cells[row]) else None
+                if isinstance(value, float) and value.is_integer() and value >= 0:
+                    found[(row, col)] = f"{int(value):0{width}d}"
     return found
 
 
@@ -977,7 +1026,13 @@ def _cell_text(value: Any) -> str:
     if isinstance(value, bool):
         return "Y" if value else "N"
     if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
+        if value.is_integer() and abs(value) < 2**53:
+            return str(int(value))
+        if value.is_integer():
+            # Too long to be kept exactly (an id of 17 digits is stored rounded): shown
+            # the way a spreadsheet shows it, 1.23456789012346E+16, never as other digits.
+            return f"{value:.15G}"
+        return repr(value)
     if isinstance(value, dt.datetime):
         if value.time() == dt.time(0):
             return value.date().isoformat()
