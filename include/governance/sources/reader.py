@@ -1056,6 +1056,7 @@ def to_canonical(path: Path, sha256: str, raw: RawExport, config: SourceConfig) 
     fields = schema(config.source)
     index = _header_index(raw.header)
     missing_required: list[str] = []
+    missing_mapped: list[str] = []
     absent: list[str] = []
     positions: dict[str, int] = {}
     for f in fields:
@@ -1071,6 +1072,8 @@ def to_canonical(path: Path, sha256: str, raw: RawExport, config: SourceConfig) 
             positions[f.name] = hits[0]
         elif f.required:
             missing_required.append(column)
+        elif f.name in config.columns and f.kind is Kind.FLAG:
+            missing_mapped.append(column)
         else:
             absent.append(f.name)
     if missing_required:
@@ -1078,6 +1081,19 @@ def to_canonical(path: Path, sha256: str, raw: RawExport, config: SourceConfig) 
         plural = "s" if len(missing_required) > 1 else ""
         raise ExportError(
             path, f"required column{plural} missing: {names}", column=missing_required[0]
+        )
+    if missing_mapped:
+        # The config names a Y/N column: its absence is a changed layout, not a column of
+        # blanks, which would be N (a renamed `Legal Hold` column would hold nobody, a
+        # missing `Has Purchased` would delete customers as enquirers).
+        names = ", ".join(repr(c) for c in missing_mapped)
+        one = len(missing_mapped) == 1
+        raise ExportError(
+            path,
+            f"Y/N column{'' if one else 's'} {names}, named in the source config's `columns`, "
+            f"{'is' if one else 'are'} missing; remove {'it' if one else 'them'} from "
+            f"`columns` if the export no longer has {'it' if one else 'them'}",
+            column=missing_mapped[0],
         )
     used = set(positions.values())
     ignored = tuple(name for i, name in enumerate(raw.header) if i not in used and name)
