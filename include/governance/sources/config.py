@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import difflib
 import re
+from datetime import UTC, date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -14,7 +16,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from governance.errors import ConfigError
-from governance.sources.schema import SOURCES, Kind, field_map
+from governance.sources import schema
+from governance.sources.schema import FLAG_FALSE, FLAG_TRUE, SOURCES, Kind, field_map
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 """`include/config/`: the shipped policy, source configs and mapping presets."""
@@ -26,6 +29,61 @@ M = TypeVar("M", bound=BaseModel)
 
 def _norm_key(value: str) -> str:
     return value.strip().lower()
+
+
+class KeyProblem(ValueError):
+    """A problem a model validator finds at a key path of the file (`values.relationship`):
+    reported there rather than at the top level."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}")
+        self.where = where
+        self.message = message
+
+
+_SAMPLE_INSTANT = (2001, 2, 3, 4, 5, 6)
+"""A date and time whose every part differs from strptime's defaults (1900-01-01 00:00)."""
+
+
+@lru_cache(maxsize=64)
+def _strptime_problem(value: str, kind: Literal["date", "timestamp"]) -> str | None:
+    """Why pandas cannot read dates or timestamps in a strptime format, or None. The format
+    must be one pandas accepts (`%Q` is no directive) and must name the date: a sample
+    written in it is read back to the same year, month and day."""
+    import pandas as pd
+
+    from governance.sources.normalise import has_zone_directive
+
+    zoned = has_zone_directive(value)
+    if kind == "date" and zoned:
+        return "a date has no time zone (%z, %Z): read such values as a timestamp_format"
+    sample = datetime(*_SAMPLE_INSTANT, tzinfo=UTC)
+    try:
+        written = sample.strftime(value)
+    except ValueError as exc:
+        return f"not a strptime format ({exc})"
+    try:
+        parsed = pd.to_datetime(pd.Series([written]), format=value, utc=zoned, errors="coerce")
+    except ValueError as exc:
+        return f"not a strptime format pandas can read ({exc})"
+    read = parsed.iloc[0]
+    wanted = "the year, month and day" if kind == "date" else "the date (year, month and day)"
+    example = "'%d/%m/%Y'" if kind == "date" else "'%d/%m/%Y %H:%M'"
+    if pd.isna(read):
+        return f"cannot read back what it writes; it must name {wanted}, e.g. {example}"
+    missing = [
+        part
+        for part, got, want in (
+            ("year", read.year, sample.year),
+            ("month", read.month, sample.month),
+            ("day", read.day, sample.day),
+        )
+        if got != want
+    ]
+    if missing:
+        parts = ", ".join(missing[:-1]) + " or " + missing[-1] if len(missing) > 1 else missing[0]
+        return f"has no {parts}: it must name {wanted}, e.g. {example}"
+    return None
 
 
 class SourceConfig(BaseModel):
@@ -116,6 +174,22 @@ class SourceConfig(BaseModel):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
 
+    @field_validator("date_format")
+    @classmethod
+    def _date_format(cls, value: str) -> str:
+        problem = None if value == "%Y-%m-%d" else _strptime_problem(value, "date")
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("timestamp_format")
+    @classmethod
+    def _timestamp_format(cls, value: str | None) -> str | None:
+        problem = None if value is None else _strptime_problem(value, "timestamp")
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @field_validator("phone_region")
     @classmethod
     def _known_region(cls, value: str) -> str:
@@ -157,38 +231,71 @@ class SourceConfig(BaseModel):
 
     @model_validator(mode="after")
     def _known_fields(self) -> SourceConfig:
+        """Canonical fields, value maps and constants that the reader could not use as
+        written: unknown fields, ambiguous value-map keys, and value-map targets or constants
+        that the field's normaliser would read as invalid (in every row)."""
         fields = field_map(self.source)
         for section in ("columns", "values", "constants"):
             unknown = sorted(set(getattr(self, section)) - set(fields))
             if unknown:
-                raise ValueError(
-                    f"{section}: unknown canonical field(s) {', '.join(unknown)} for source "
-                    f"{self.source!r}"
+                raise KeyProblem(
+                    section,
+                    f"unknown canonical field(s) {', '.join(unknown)} for source {self.source!r}",
                 )
         both = sorted(set(self.columns) & set(self.constants))
         if both:
-            raise ValueError(f"field(s) {', '.join(both)} given both a column and a constant")
-        for name, value in self.constants.items():
-            field = fields[name]
-            if field.kind is Kind.ENUM and _norm_key(value) not in field.values:
-                raise ValueError(
-                    f"constants.{name}: {value!r} is not one of {', '.join(field.values)}"
-                )
+            raise KeyProblem(
+                "constants", f"field(s) {', '.join(both)} given both a column and a constant"
+            )
         for name, mapping in self.values.items():
             field = fields[name]
-            if field.kind is Kind.ENUM:
-                bad = sorted(v for v in mapping.values() if _norm_key(v) not in field.values)
-                if bad:
-                    raise ValueError(
-                        f"values.{name}: {', '.join(map(repr, bad))} not in "
-                        f"{', '.join(field.values)}"
+            first: dict[str, str] = {}
+            for key in mapping:
+                folded = _norm_key(key)
+                if not folded:
+                    raise KeyProblem(
+                        f"values.{name}", "a blank key never matches: blank cells are missing"
                     )
+                if folded in first:
+                    raise KeyProblem(
+                        f"values.{name}",
+                        f"keys {first[folded]!r} and {key!r} are the same export value "
+                        "(matched ignoring case and surrounding spaces): keep one",
+                    )
+                first[folded] = key
+            allowed = _spellings(field)
+            if allowed is not None:
+                bad = sorted({v for v in mapping.values() if _norm_key(v) not in allowed})
+                if bad:
+                    raise KeyProblem(
+                        f"values.{name}",
+                        f"{', '.join(map(repr, bad))} not in {_describe(field, allowed)}",
+                    )
+        for name, value in self.constants.items():
+            field = fields[name]
+            mapped = self.value_map(name).get(_norm_key(value), value.strip())
+            shown = repr(value) if mapped == value.strip() else f"{value!r} (mapped to {mapped!r})"
+            allowed = _spellings(field)
+            if allowed is not None and _norm_key(mapped) not in allowed:
+                raise KeyProblem(
+                    f"constants.{name}", f"{shown} is not one of {_describe(field, allowed)}"
+                )
+            if field.kind is Kind.DATE and not _iso_date(mapped):
+                raise KeyProblem(
+                    f"constants.{name}", f"{shown} is not an ISO date (YYYY-MM-DD, 1900 or later)"
+                )
+            if field.kind is Kind.TIMESTAMP and not _iso_timestamp(mapped):
+                raise KeyProblem(
+                    f"constants.{name}",
+                    f"{shown} is not an ISO 8601 date or timestamp (YYYY-MM-DD, "
+                    "YYYY-MM-DDTHH:MM:SS with an optional offset; 1900 or later)",
+                )
         seen: dict[str, str] = {}
         for name, column in self.columns.items():
             key = _norm_key(column)
             if key in seen:
-                raise ValueError(
-                    f"columns: {seen[key]} and {name} both map to export column {column!r}"
+                raise KeyProblem(
+                    "columns", f"{seen[key]} and {name} both map to export column {column!r}"
                 )
             seen[key] = name
         return self
@@ -200,7 +307,58 @@ class SourceConfig(BaseModel):
 
     def value_map(self, field: str) -> dict[str, str]:
         """Value map with keys trimmed and case-folded, as they are matched."""
-        return {_norm_key(k): v for k, v in self.values.get(field, {}).items()}
+        return {_norm_key(k): v.strip() for k, v in self.values.get(field, {}).items()}
+
+
+_FLAG_SPELLINGS = tuple(
+    sorted(FLAG_TRUE, key=lambda s: (len(s), s)) + sorted(FLAG_FALSE, key=lambda s: (len(s), s))
+)
+
+
+def _spellings(field: schema.Field) -> tuple[str, ...] | None:
+    """The values (trimmed, case-folded) the normaliser of an enumerated or flag field
+    accepts; None for other kinds."""
+    if field.kind is Kind.ENUM:
+        return field.values
+    if field.kind is Kind.FLAG:
+        return _FLAG_SPELLINGS
+    return None
+
+
+def _describe(field: schema.Field, allowed: tuple[str, ...]) -> str:
+    if field.kind is Kind.FLAG:
+        return f"the Y/N flag spellings ({', '.join(allowed)}; in any case)"
+    return ", ".join(allowed)
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_ISO_TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?"
+    r"(?:\s*(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?))?)?"
+)
+
+
+def _iso_date(value: str) -> bool:
+    """A real calendar date written `YYYY-MM-DD`, 1900 or later: what the date normaliser
+    reads as valid whatever the configured date_format."""
+    if not _ISO_DATE.fullmatch(value):
+        return False
+    try:
+        return date.fromisoformat(value).year >= 1900
+    except ValueError:
+        return False
+
+
+def _iso_timestamp(value: str) -> bool:
+    """An ISO 8601 date or timestamp, 1900 or later: what the timestamp normaliser reads as
+    valid whatever the configured timestamp_format."""
+    if not _ISO_TIMESTAMP.fullmatch(value):
+        return False
+    text = re.sub(r"\s+(?=[Z+-][0-9:]*$)", "", value.replace(",", ".")).replace("Z", "+00:00")
+    try:
+        return datetime.fromisoformat(text).year >= 1900
+    except ValueError:
+        return False
 
 
 def load_yaml(path: Path) -> Any:
@@ -211,10 +369,18 @@ def load_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc.__class__.__name__})") from None
     try:
-        duplicate = _duplicate_key(yaml.compose(text, Loader=yaml.SafeLoader))
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        duplicate = _duplicate_key(node)
         if duplicate is not None:
             key_path, line = duplicate
             raise ConfigError(f"{path}, line {line}: {key_path}: key given twice")
+        bad_date = _impossible_date(node)
+        if bad_date is not None:
+            key_path, line = bad_date
+            raise ConfigError(
+                f"{path}, line {line}: {key_path or '(top level)'}: not a date (YAML reads an "
+                "unquoted YYYY-MM-DD as one): correct it, or quote it if it is text"
+            )
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -245,6 +411,28 @@ def _duplicate_key(
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             found = _duplicate_key(item, (*where, str(i)), seen)
+            if found is not None:
+                return found
+    return None
+
+
+def _impossible_date(node: yaml.Node | None, where: tuple[str, ...] = ()) -> tuple[str, int] | None:
+    """The key path and line of the first value YAML resolves to a date that does not exist
+    (`2020-02-30`; PyYAML's loader raises a bare ValueError on it), or None."""
+    if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:timestamp":
+        try:
+            yaml.SafeLoader("").construct_yaml_timestamp(node)
+        except (ValueError, OverflowError):
+            return ".".join(where), node.start_mark.line + 1
+    elif isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            found = _impossible_date(key_node, where) or _impossible_date(value_node, (*where, key))
+            if found is not None:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found = _impossible_date(item, (*where, str(i)))
             if found is not None:
                 return found
     return None
@@ -331,6 +519,21 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+def _yaml_bool_key(loc: tuple[int | str, ...], raw: Any) -> bool | None:
+    """The key YAML read as a boolean (`yes: Y` is `True: Y`) where a text key was
+    wanted, or None. Pydantic reports such a key at `<mapping>.1.[key]`."""
+    if len(loc) < 2 or loc[-1] != "[key]":
+        return None
+    current = raw
+    for part in loc[:-2]:
+        if not isinstance(current, dict) or part not in current:
+            return None
+        current = current[part]
+    if not isinstance(current, dict):
+        return None
+    return next((k for k in current if isinstance(k, bool) and k == loc[-2]), None)
+
+
 def validation_error(
     path: Path, exc: ValidationError, raw: Any = None, model: type[BaseModel] | None = None
 ) -> ConfigError:
@@ -340,6 +543,16 @@ def validation_error(
     loc = tuple(err["loc"])
     where = _key_path(loc, raw) if raw is not None else ".".join(str(p) for p in loc)
     msg = err["msg"].removeprefix("Value error, ")
+    problem = err.get("ctx", {}).get("error")
+    if isinstance(problem, KeyProblem) and not loc:
+        where, msg = problem.where, problem.message
+    yaml_bool = _yaml_bool_key(loc, raw)
+    if yaml_bool is not None:
+        where = _key_path(loc[:-2], raw)
+        return ConfigError(
+            f"{path}: {where}: YAML read a key as {str(yaml_bool).lower()} (unquoted yes, no, "
+            "on, off, true and false are booleans): quote it, e.g. 'yes': Y"
+        )
     if err["type"] == "extra_forbidden" and model is not None:
         parent = _model_at(model, loc[:-1])
         if parent is not None:
@@ -356,6 +569,10 @@ def validation_error(
         got = _TYPE_NAMES.get(type(err.get("input")).__name__)
         if got:
             msg += f", not {got}"
+        if err["type"] == "string_type" and isinstance(err.get("input"), bool):
+            msg += " (YAML reads unquoted yes, no, on, off, true and false so: quote it)"
+        elif err["type"] == "string_type" and isinstance(err.get("input"), date):
+            msg += " (YAML reads an unquoted YYYY-MM-DD so: quote it)"
     more = len(errors) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return ConfigError(f"{path}: {where or '(top level)'}: {msg}{suffix}")

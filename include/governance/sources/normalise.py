@@ -11,7 +11,9 @@ loop for regular expressions and case-folding); date parsing runs in pandas' C p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -27,6 +29,13 @@ DATE_DTYPE = "datetime64[s]"
 # An offset after a time of day: `T10:00Z`, ` 10:00:00.5+01:00`. A bare date's `-DD` is not one.
 _OFFSET_RE = r"[T ]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 _BARE_DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+# What a timestamp configured in another format may also be written as, read by the ISO rules:
+# a date, or a date and time of day (seconds and a fraction optional) with an optional offset,
+# in ASCII digits. Stricter than pandas' ISO parser, which takes `2019` as 1 January.
+_ISO_TIMESTAMP_RE = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?"
+    r"(?:\s*(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?))?)?$"
+)
 # ISO 8601 writes a fraction of a second after `.` or `,`; pandas reads only `.`. The comma
 # is turned into a point in this one position: right after the seconds of a time of day.
 _SECONDS_COMMA_RE = r"([T ]\d{2}(?::?\d{2}){2}),(\d)"
@@ -157,31 +166,68 @@ def normalise_timestamp(
     With an offset (`Z`, `+01:00`) the instant is converted to London time; without one the
     value is wall-clock time in `timezone` (London by default, whose date is then simply the
     date written). A bare date is accepted as that date.
+
+    With a configured format, each cell's own offset is honoured when the format has `%z` or
+    `%Z` (an export spanning a change of clocks mixes `+0000` and `+0100`), and a cell that
+    does not match the format but is ISO 8601 (`2019-01-28T12:48:00`, as XLSX date-time cells
+    arrive) is read by the ISO rules above, as dates fall back to ISO. No cell raises: one
+    that does not parse is invalid.
     """
-    result = pd.Series(pd.NaT, index=s.index, dtype=DATE_DTYPE)
     if timestamp_format is None:
-        text = _arrow(s)
-        if _may_contain(text, ","):
-            text = pc.replace_substring_regex(text, _SECONDS_COMMA_RE, r"\1.\2")
-            s = _text(text, s.index)
-        has_offset = _bools(pc.match_substring_regex(text, _OFFSET_RE), s.index)
-        bare_date = _bools(pc.match_substring_regex(text, _BARE_DATE_RE), s.index)
-        if has_offset.any():
-            aware = pd.to_datetime(s[has_offset], format="ISO8601", utc=True, errors="coerce")
-            result[has_offset] = _london_date(aware)
-        if bare_date.any():
-            result[bare_date] = pd.to_datetime(s[bare_date], format="%Y-%m-%d", errors="coerce")
-        naive_mask = ~has_offset & ~bare_date & s.notna()
-        if naive_mask.any():
-            naive = pd.to_datetime(s[naive_mask], format="ISO8601", errors="coerce")
-            result[naive_mask] = _local_to_london_date(naive, timezone)
+        result = _iso_timestamps(s, timezone)
     else:
-        parsed = pd.to_datetime(s, format=timestamp_format, errors="coerce")
-        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
-            result = _london_date(parsed)
-        else:
-            result = _local_to_london_date(parsed, timezone)
+        result = _formatted_timestamps(s, timestamp_format, timezone)
+        retry = (result.isna() & s.notna()).to_numpy()
+        if retry.any():
+            rest = pc.utf8_trim_whitespace(_arrow(s[retry]))
+            iso = np.asarray(
+                pc.fill_null(pc.match_substring_regex(rest, _ISO_TIMESTAMP_RE), False), dtype=bool
+            )
+            if iso.any():
+                where = np.flatnonzero(retry)[iso]
+                cells = _text(pc.filter(rest, pa.array(iso)), s.index[where])
+                result.iloc[where] = _iso_timestamps(cells, timezone).to_numpy()
     return result, s.notna() & result.isna()
+
+
+def _iso_timestamps(s: pd.Series, timezone: str) -> pd.Series:
+    """ISO 8601 timestamps (or bare dates) to their London date; NaT where they do not
+    parse."""
+    result = pd.Series(pd.NaT, index=s.index, dtype=DATE_DTYPE)
+    text = _arrow(s)
+    if _may_contain(text, ","):
+        text = pc.replace_substring_regex(text, _SECONDS_COMMA_RE, r"\1.\2")
+        s = _text(text, s.index)
+    has_offset = _bools(pc.match_substring_regex(text, _OFFSET_RE), s.index)
+    bare_date = _bools(pc.match_substring_regex(text, _BARE_DATE_RE), s.index)
+    if has_offset.any():
+        aware = pd.to_datetime(s[has_offset], format="ISO8601", utc=True, errors="coerce")
+        result[has_offset] = _london_date(aware)
+    if bare_date.any():
+        result[bare_date] = pd.to_datetime(s[bare_date], format="%Y-%m-%d", errors="coerce")
+    naive_mask = ~has_offset & ~bare_date & s.notna()
+    if naive_mask.any():
+        naive = pd.to_datetime(s[naive_mask], format="ISO8601", errors="coerce")
+        result[naive_mask] = _local_to_london_date(naive, timezone)
+    return result
+
+
+def _formatted_timestamps(s: pd.Series, timestamp_format: str, timezone: str) -> pd.Series:
+    """Timestamps in a strptime format to their London date; NaT where they do not match.
+    With `%z`/`%Z` every cell is converted to UTC by its own offset: without `utc=True`
+    pandas refuses offsets that differ between cells."""
+    if has_zone_directive(timestamp_format):
+        aware = pd.to_datetime(s, format=timestamp_format, utc=True, errors="coerce")
+        return _london_date(aware)
+    parsed = pd.to_datetime(s, format=timestamp_format, errors="coerce")
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):  # not expected without %z/%Z
+        return _london_date(parsed)
+    return _local_to_london_date(parsed, timezone)
+
+
+def has_zone_directive(strptime_format: str) -> bool:
+    """Whether a strptime format reads an offset or zone name (`%z`, `%Z`; not `%%z`)."""
+    return any(d in "zZ" for d in re.findall(r"%(.)", strptime_format, flags=re.DOTALL))
 
 
 EARLIEST_PLAUSIBLE = np.datetime64("1900-01-01", "s")
@@ -211,18 +257,44 @@ def _may_contain(text: pa.Array | pa.ChunkedArray, char: str) -> bool:
     return False
 
 
+_YEAR_10000 = np.datetime64("10000-01-01T00:00:00")
+"""The first instant whose London date pandas cannot convert (London is on UTC then)."""
+_LAST_SAFE_WALL_CLOCK = np.datetime64("9999-12-31T00:00:00")
+"""From here on, a wall-clock time in a zone west of London may be in year 10000 in London,
+which pandas' time-zone code refuses with an error instead of a missing value."""
+
+
 def _london_date(aware: pd.Series) -> pd.Series:
+    """The London date of instants; missing for those in year 10000 or later there."""
+    beyond = (aware.dt.tz_convert(None) >= _YEAR_10000).to_numpy()
+    if beyond.any():
+        aware = aware.mask(beyond)
     return aware.dt.tz_convert(LONDON).dt.tz_localize(None).dt.normalize().astype(DATE_DTYPE)
 
 
 def _local_to_london_date(naive: pd.Series, timezone: str) -> pd.Series:
     if timezone == LONDON:
         return naive.dt.normalize().astype(DATE_DTYPE)
+    late = (naive >= _LAST_SAFE_WALL_CLOCK).to_numpy()
+    if late.any():
+        result = _local_to_london_date(naive.mask(late), timezone)
+        result[late] = [_wall_clock_to_london_date(v, timezone) for v in naive[late]]
+        return result
     # A wall-clock time that occurs twice (clocks going back) is read as the first of the
     # two; one that never occurs (clocks going forward) moves to the next valid instant.
     dst_first = np.ones(len(naive), dtype=bool)
     aware = naive.dt.tz_localize(timezone, ambiguous=dst_first, nonexistent="shift_forward")
     return _london_date(aware)
+
+
+def _wall_clock_to_london_date(value: pd.Timestamp, timezone: str) -> np.datetime64:
+    """One wall-clock time in `timezone` (the first of a repeated hour) to its London date,
+    with the standard library: for the few at the end of year 9999, NaT past it."""
+    try:
+        local = value.to_pydatetime().replace(tzinfo=ZoneInfo(timezone))
+        return np.datetime64(local.astimezone(ZoneInfo(LONDON)).date(), "s")
+    except (OverflowError, ValueError):
+        return np.datetime64("NaT", "s")
 
 
 def normalise_email(s: pd.Series) -> tuple[pd.Series, pd.Series]:
