@@ -371,15 +371,3 @@ def test_a_value_yaml_read_as_a_boolean_says_to_quote_it(tmp_path: Path) -> None
     message = config_error(tmp_path, "source: crm\nvalues: {legal_hold: {held: yes}}\n")
     assert message.startswith("values.legal_hold.held: Input should be a valid string")
     assert "quote it" in message
-
-
-def test_a_bare_date_in_a_timestamp_column_is_midnight_in_the_sources_zone(write_csv) -> None:
-    """An XLSX date-time cell at midnight is read as a bare date: in a source east of
-    London it must give the London date its `00:00` does, as the CSV of it does."""
-    from governance.sources.normalise import normalise_timestamp
-
-    cells = pd.Series(["2023-11-30", "2023-11-30 00:00:00", "2023-11-30T08:00:00"], dtype="str")
-    singapore, _ = normalise_timestamp(cells, None, "Asia/Singapore")
-    assert list(singapore) == [pd.Timestamp("2023-11-29")] * 2 + [pd.Timestamp("2023-11-30")]
-    london, _ = normalise_timestamp(cells, None, "Europe/London")
-    assert list(london) == [pd.Timestamp("2023-11-30")] * 3

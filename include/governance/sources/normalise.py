@@ -165,7 +165,7 @@ def normalise_timestamp(
 
     With an offset (`Z`, `+01:00`) the instant is converted to London time; without one the
     value is wall-clock time in `timezone` (London by default, whose date is then simply the
-    date written). A bare date is midnight at the start of that day.
+    date written). A bare date is accepted as that date.
 
     With a configured format, each cell's own offset is honoured when the format has `%z` or
     `%Z` (an export spanning a change of clocks mixes `+0000` and `+0100`), and a cell that
@@ -204,11 +204,7 @@ def _iso_timestamps(s: pd.Series, timezone: str) -> pd.Series:
         aware = pd.to_datetime(s[has_offset], format="ISO8601", utc=True, errors="coerce")
         result[has_offset] = _london_date(aware)
     if bare_date.any():
-        # Midnight at the start of that day, wall-clock time in `timezone` (in London simply
-        # the date written): the same as `YYYY-MM-DD 00:00`, which an XLSX date-time cell at
-        # midnight is read as.
-        midnight = pd.to_datetime(s[bare_date], format="%Y-%m-%d", errors="coerce")
-        result[bare_date] = _local_to_london_date(midnight, timezone)
+        result[bare_date] = pd.to_datetime(s[bare_date], format="%Y-%m-%d", errors="coerce")
     naive_mask = ~has_offset & ~bare_date & s.notna()
     if naive_mask.any():
         naive = pd.to_datetime(s[naive_mask], format="ISO8601", errors="coerce")
