@@ -45,7 +45,7 @@ from governance.reports.data_quality import (
 from governance.sources.reader import read_export
 from governance.sources.schema import ID_FIELD, SOURCES
 from governance.store.db import engine_for
-from governance.store.disposition import DispositionCheck
+from governance.store.disposition import AcceptedExport, DispositionCheck
 from governance.store.history import previous_rows
 from governance.store.recorder import record_run
 from governance.store.reviews import decisions_for, fingerprint
@@ -218,14 +218,7 @@ def finish_run(
     # to act on, so its items are not kept (nor does its row count become a reference).
     dry_run = bool(audit["trigger"].get("dry_run", False))
     check = DispositionCheck(
-        run_id,
-        as_of,
-        [
-            (o.source, o.record_ids)
-            for o in outcomes
-            if o.status == "ok" and o.record_ids is not None
-        ],
-        policy.policy.disposition.grace_days,
+        run_id, as_of, _accepted_exports(outcomes), policy.policy.disposition.grace_days
     )
     new = record_run(
         store,
@@ -247,6 +240,23 @@ def finish_run(
                 f"{found['overdue']:,} overdue"
             )
     return RunResult(run_id, as_of, out_dir, outcomes, manifest_rows, files)
+
+
+def _accepted_exports(outcomes: list[ExportOutcome]) -> list[AcceptedExport]:
+    """The exports that passed the gate, as evidence for the check of earlier manifests:
+    their record ids, and the (record, rule) the run decides to delete in them (a record
+    still present but no longer decided `delete` under a rule is not overdue under it)."""
+    accepted = []
+    for o in outcomes:
+        if o.status != "ok" or o.record_ids is None or o.evaluation is None:
+            continue
+        frame = o.evaluation.decisions
+        chosen = frame[(frame["decision"] == "delete").to_numpy()]
+        still_due = t.to_arrow(chosen, ["source_record_id", "rule_id"]).rename_columns(
+            ["record_id", "rule_id"]
+        )
+        accepted.append(AcceptedExport(o.source, o.record_ids, still_due))
+    return accepted
 
 
 CHUNK_ROWS = 1_000_000
