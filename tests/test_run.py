@@ -307,3 +307,27 @@ def test_a_dry_run_does_not_stand_in_for_the_real_run(
         )
     assert recorded == {dry["run_id"]: 1, real["run_id"]: 0}
     assert items == {real["run_id"]: real["manifest"]["rows"]}
+
+
+def test_a_changed_policy_under_the_same_version_is_refused(
+    exports: dict[str, Path], tmp_path: Path
+) -> None:
+    """A manifest names its policy by version: one version must be one set of rules."""
+    db = f"sqlite:///{tmp_path / 'g.db'}"
+    policy = yaml.safe_load(DEFAULT_POLICY.read_text())
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(policy))
+    first = run({"hr": exports["hr"]}, tmp_path / "a", "--policy", str(path), "--db", db)
+    assert first.returncode == 0, first.stderr
+    policy["gate"]["max_quarantined_share"] = 0.2  # changed, version kept
+    path.write_text(yaml.safe_dump(policy))
+    proc = run({"hr": exports["hr"]}, tmp_path / "b", "--policy", str(path), "--db", db)
+    assert proc.returncode == 2
+    assert "was recorded with other content" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.count("error:") == 1
+    assert "read hr" not in proc.stderr  # refused before any export is read
+    assert not (tmp_path / "b" / "deletion_manifest.csv").exists()
+    policy["version"] = "2021.05.25-test"
+    path.write_text(yaml.safe_dump(policy))
+    bumped = run({"hr": exports["hr"]}, tmp_path / "c", "--policy", str(path), "--db", db)
+    assert bumped.returncode == 0, bumped.stderr

@@ -223,3 +223,15 @@ def test_migrations_build_exactly_the_models(store_url: str) -> None:
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
+
+
+def test_a_policy_version_names_one_policy(store_url: str) -> None:
+    from governance.store.history import policy_version_clash
+
+    engine = engine_for(store_url)
+    record_run(engine, audit_doc("20261130-one"), MANIFEST)
+    assert policy_version_clash(engine, "v1", "p" * 64) is None
+    assert policy_version_clash(engine, "v2", "q" * 64) is None
+    clash = policy_version_clash(engine, "v1", "q" * 64)
+    assert clash is not None and clash[0] == "20261130-one"
+    assert str(clash[1]) == "2026-11-30"

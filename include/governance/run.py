@@ -23,7 +23,7 @@ import pyarrow as pa
 from sqlalchemy import Engine
 
 import governance
-from governance.errors import ExportError
+from governance.errors import ConfigError, ExportError
 from governance.outputs import tables as t
 from governance.outputs.atomic import atomic_write_text
 from governance.pipeline import SourcePlan
@@ -46,7 +46,7 @@ from governance.sources.reader import read_export
 from governance.sources.schema import ID_FIELD, SOURCES
 from governance.store.db import engine_for
 from governance.store.disposition import AcceptedExport, DispositionCheck
-from governance.store.history import previous_rows
+from governance.store.history import policy_version_clash, previous_rows
 from governance.store.recorder import record_run
 from governance.store.reviews import decisions_for, fingerprint
 
@@ -146,6 +146,7 @@ def run_retention(
     warming.start()
     quality = quality or load_quality_config()
     store = engine_for(db_url)
+    refuse_policy_version_clash(store, policy)
     outcomes: list[ExportOutcome] = []
     for plan in sorted(plans, key=lambda p: SOURCES.index(p.source)):
         outcome = ExportOutcome(plan.source, plan.path, origin=plan.origin)
@@ -180,6 +181,18 @@ def run_retention(
     return finish_run(outcomes, policy, as_of, out_dir, store, started, step, clock, trigger)
 
 
+def refuse_policy_version_clash(store: Engine, policy: LoadedPolicy) -> None:
+    """A manifest names its policy by version: a version recorded with other content (the
+    file changed, its version did not) stops the run before anything is written."""
+    clash = policy_version_clash(store, policy.policy.version, policy.sha256)
+    if clash is not None:
+        raise ConfigError(
+            f"{policy.path}: version {policy.policy.version!r} was recorded with other content "
+            f"(run {clash[0]}, as of {clash[1]}): bump `version` when the policy changes, so "
+            "that a manifest's policy version names one set of rules"
+        )
+
+
 def finish_run(
     outcomes: list[ExportOutcome],
     policy: LoadedPolicy,
@@ -200,6 +213,7 @@ def finish_run(
         [(o.source, o.reviews_sha256) for o in outcomes if o.reviews_sha256],
         dry_run=bool((trigger or {}).get("dry_run", False)),
     )
+    refuse_policy_version_clash(store, policy)  # again: a run in parts starts elsewhere
     files, written, hashes = _write_tables(out_dir, outcomes, run_id, policy)
     manifest = written["manifest"]
     manifest_rows = manifest.num_rows

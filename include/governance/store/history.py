@@ -27,3 +27,18 @@ def previous_rows(engine: Engine, source: str, as_of: date) -> int | None:
     with engine.connect() as conn:
         rows = conn.execute(query).scalar()
     return int(rows) if rows is not None else None
+
+
+def policy_version_clash(engine: Engine, version: str, sha256: str) -> tuple[str, date] | None:
+    """A recorded run that used policy `version` with other content (another SHA-256): its
+    run id and as_of. One version must name one policy, or manifests (which carry only the
+    version) no longer say which rules made them."""
+    query = (
+        select(Run.run_id, Run.as_of)
+        .where(Run.policy_version == version, Run.policy_sha256 != sha256)
+        .order_by(Run.as_of, Run.run_id)
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query).first()
+    return (str(row[0]), row[1]) if row is not None else None
