@@ -327,6 +327,11 @@ def test_a_changed_policy_under_the_same_version_is_refused(
     assert "Traceback" not in proc.stderr and proc.stderr.count("error:") == 1
     assert "read hr" not in proc.stderr  # refused before any export is read
     assert not (tmp_path / "b" / "deletion_manifest.csv").exists()
+    parts = run(
+        {"hr": exports["hr"]}, tmp_path / "p", "--policy", str(path), "--db", db,
+        "--partitions", "2",
+    )  # fmt: skip
+    assert parts.returncode == 2 and "was recorded with other content" in parts.stderr
     policy["version"] = "2021.05.25-test"
     path.write_text(yaml.safe_dump(policy))
     bumped = run({"hr": exports["hr"]}, tmp_path / "c", "--policy", str(path), "--db", db)

@@ -29,7 +29,7 @@ from governance.locations import output_root
 from governance.pipeline import SourcePlan, check_export, resolve_sources
 from governance.policy.model import load_policy
 from governance.quality.config import load_quality_config
-from governance.run import PARTS_DIR, RunResult, run_retention
+from governance.run import PARTS_DIR, RunResult, refuse_policy_version_clash, run_retention
 from governance.sources.config import SOURCES_DIR, load_source_config
 from governance.store.overview import MONTHLY_DIR
 
@@ -239,8 +239,10 @@ def split_exports(
     from governance.store.reviews import decisions_for
 
     rows = partition_rows or int(os.environ.get("GOVERNANCE_PARTITION_ROWS") or 0) or None
-    policy = load_policy().policy
+    loaded = load_policy()
+    policy = loaded.policy
     store = engine_for(db_url)
+    refuse_policy_version_clash(store, loaded)
     work = parts_folder(out_dir)
     cleanup(work)  # a retry starts afresh
     parts: list[dict[str, Any]] = []

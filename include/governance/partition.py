@@ -45,7 +45,7 @@ from governance.quality.expectations import (
     unreadable_report,
     validate_export,
 )
-from governance.run import ExportOutcome, RunResult, finish_run
+from governance.run import ExportOutcome, RunResult, finish_run, refuse_policy_version_clash
 from governance.sources import normalise as norm
 from governance.sources.config import SourceConfig
 from governance.sources.reader import (
@@ -542,6 +542,7 @@ def run_partitioned(
     started = clock()
     quality = quality or load_quality_config()
     store = engine_for(db_url)
+    refuse_policy_version_clash(store, policy)
     outcomes: list[ExportOutcome] = []
     cleanup(work)  # parts a killed run left behind
     try:

@@ -183,7 +183,8 @@ def run_retention(
 
 def refuse_policy_version_clash(store: Engine, policy: LoadedPolicy) -> None:
     """A manifest names its policy by version: a version recorded with other content (the
-    file changed, its version did not) stops the run before anything is written."""
+    file changed, its version did not) stops the run before anything is read. Every way
+    into a run starts with it (`run_retention`, a run in parts, the Airflow split)."""
     clash = policy_version_clash(store, policy.policy.version, policy.sha256)
     if clash is not None:
         raise ConfigError(
@@ -213,7 +214,6 @@ def finish_run(
         [(o.source, o.reviews_sha256) for o in outcomes if o.reviews_sha256],
         dry_run=bool((trigger or {}).get("dry_run", False)),
     )
-    refuse_policy_version_clash(store, policy)  # again: a run in parts starts elsewhere
     files, written, hashes = _write_tables(out_dir, outcomes, run_id, policy)
     manifest = written["manifest"]
     manifest_rows = manifest.num_rows

@@ -280,15 +280,17 @@ class SourceConfig(BaseModel):
                 raise KeyProblem(
                     f"constants.{name}", f"{shown} is not one of {_describe(field, allowed)}"
                 )
-            if field.kind is Kind.DATE and not _iso_date(mapped):
-                raise KeyProblem(
-                    f"constants.{name}", f"{shown} is not an ISO date (YYYY-MM-DD, 1900 or later)"
+            if field.kind in (Kind.DATE, Kind.TIMESTAMP) and not self._reads_as_date(field, mapped):
+                what = (
+                    "an ISO date (YYYY-MM-DD"
+                    if field.kind is Kind.DATE
+                    else "an ISO 8601 date or timestamp (YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS with an "
+                    "optional offset"
                 )
-            if field.kind is Kind.TIMESTAMP and not _iso_timestamp(mapped):
+                fmt = self.date_format if field.kind is Kind.DATE else self.timestamp_format
+                other = f", or {fmt!r} as configured" if fmt not in (None, "%Y-%m-%d") else ""
                 raise KeyProblem(
-                    f"constants.{name}",
-                    f"{shown} is not an ISO 8601 date or timestamp (YYYY-MM-DD, "
-                    "YYYY-MM-DDTHH:MM:SS with an optional offset; 1900 or later)",
+                    f"constants.{name}", f"{shown} is not {what}{other}; 1900 or later)"
                 )
         seen: dict[str, str] = {}
         for name, column in self.columns.items():
@@ -304,6 +306,21 @@ class SourceConfig(BaseModel):
         """The export column name that holds a canonical field (matched ignoring case and
         surrounding spaces)."""
         return self.columns.get(field, field)
+
+    def _reads_as_date(self, field: schema.Field, value: str) -> bool:
+        """Whether the field's normaliser, with this config's formats, reads `value` as a
+        date (the reader's own rules, not a copy of them)."""
+        import pandas as pd
+
+        from governance.sources import normalise as norm
+
+        cell = pd.Series([value], dtype="str")
+        if field.kind is Kind.DATE:
+            parsed = norm.normalise_date(cell, self.date_format)
+        else:
+            parsed = norm.normalise_timestamp(cell, self.timestamp_format, self.timezone)
+        _, invalid = norm.implausible_to_invalid(*parsed)
+        return not bool(invalid.iloc[0])
 
     def value_map(self, field: str) -> dict[str, str]:
         """Value map with keys trimmed and case-folded, as they are matched."""
@@ -329,36 +346,6 @@ def _describe(field: schema.Field, allowed: tuple[str, ...]) -> str:
     if field.kind is Kind.FLAG:
         return f"the Y/N flag spellings ({', '.join(allowed)}; in any case)"
     return ", ".join(allowed)
-
-
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_ISO_TIMESTAMP = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?"
-    r"(?:\s*(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?))?)?"
-)
-
-
-def _iso_date(value: str) -> bool:
-    """A real calendar date written `YYYY-MM-DD`, 1900 or later: what the date normaliser
-    reads as valid whatever the configured date_format."""
-    if not _ISO_DATE.fullmatch(value):
-        return False
-    try:
-        return date.fromisoformat(value).year >= 1900
-    except ValueError:
-        return False
-
-
-def _iso_timestamp(value: str) -> bool:
-    """An ISO 8601 date or timestamp, 1900 or later: what the timestamp normaliser reads as
-    valid whatever the configured timestamp_format."""
-    if not _ISO_TIMESTAMP.fullmatch(value):
-        return False
-    text = re.sub(r"\s+(?=[Z+-][0-9:]*$)", "", value.replace(",", ".")).replace("Z", "+00:00")
-    try:
-        return datetime.fromisoformat(text).year >= 1900
-    except ValueError:
-        return False
 
 
 def load_yaml(path: Path) -> Any:
